@@ -3,6 +3,7 @@
 //   EXPECT_THAT(bus.Insert(...), StatusIs(absl::StatusCode::kAlreadyExists));
 //   EXPECT_THAT(bus.Insert(...), StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("0x3f8")));
 //   EXPECT_OK(manager.Commit());
+//   EXPECT_THAT(allocator.Allocate(c), IsOkAndHolds(Range{0x10, 0x13}));
 //   ASSERT_OK_AND_ASSIGN(auto range, allocator.Allocate(c));
 //
 // Our Abseil release (20220623) has no absl/status/status_matchers.h.
@@ -40,6 +41,15 @@ MATCHER_P2(StatusIs, code, message_matcher,
   return status.code() == code &&
          ::testing::ExplainMatchResult(message_matcher, std::string(status.message()),
                                        result_listener);
+}
+
+// A StatusOr that is OK and whose value matches `value_matcher`.
+MATCHER_P(IsOkAndHolds, value_matcher, "is OK and holds a matching value") {
+  if (!arg.ok()) {
+    *result_listener << "whose status is " << arg.status();
+    return false;
+  }
+  return ::testing::ExplainMatchResult(value_matcher, *arg, result_listener);
 }
 
 MATCHER(IsOk, "is OK") {

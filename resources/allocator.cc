@@ -1,0 +1,500 @@
+#include "resources/allocator.h"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+
+namespace dbs {
+
+std::ostream& operator<<(std::ostream& os, const Range& range) {
+  return os << absl::StrFormat("[%#x, %#x]", range.min, range.max);
+}
+
+namespace allocator_internal {
+
+constexpr int kAlignments = 64;  // alignments 2^0 .. 2^63
+constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+
+// A free range [start, end] in the treap, with the per-alignment capacity summary.
+struct FreeNode {
+  uint64_t start;
+  uint64_t end;
+  uint64_t priority;
+  FreeNode* left = nullptr;
+  FreeNode* right = nullptr;
+  // best[k]: the largest number of units that fit in one free range of this subtree when
+  // starting at a multiple of 2^k; saturates at 2^64-1; 0 when none fits.
+  std::array<uint64_t, kAlignments> best;
+};
+
+void FreeNodeDeleter::operator()(FreeNode* node) const {
+  // Iterative, so a degenerate tree cannot overflow the stack.
+  std::vector<FreeNode*> pending;
+  if (node != nullptr) pending.push_back(node);
+  while (!pending.empty()) {
+    FreeNode* n = pending.back();
+    pending.pop_back();
+    if (n->left != nullptr) pending.push_back(n->left);
+    if (n->right != nullptr) pending.push_back(n->right);
+    delete n;
+  }
+}
+
+namespace {
+
+// The first multiple of 2^k at or above `address`, if it exists in 64 bits.
+std::optional<uint64_t> AlignUp(uint64_t address, uint64_t align) {
+  const uint64_t mask = align - 1;
+  if ((address & mask) == 0) return address;
+  if (address > kMax - mask) return std::nullopt;
+  return (address + mask) & ~mask;
+}
+
+uint64_t AlignDown(uint64_t address, uint64_t align) { return address & ~(align - 1); }
+
+// Units that fit in [start, end] starting at a multiple of `align`; saturating, 0 if none.
+uint64_t Capacity(uint64_t start, uint64_t end, uint64_t align) {
+  std::optional<uint64_t> first = AlignUp(start, align);
+  if (!first.has_value() || *first > end) return 0;
+  const uint64_t span = end - *first;  // units - 1
+  return span == kMax ? kMax : span + 1;
+}
+
+void Update(FreeNode* n) {
+  for (int k = 0; k < kAlignments; ++k) {
+    uint64_t best = Capacity(n->start, n->end, uint64_t{1} << k);
+    if (n->left != nullptr) best = std::max(best, n->left->best[k]);
+    if (n->right != nullptr) best = std::max(best, n->right->best[k]);
+    n->best[k] = best;
+  }
+}
+
+// Splits `t` into keys < key and keys >= key.
+std::pair<FreeNode*, FreeNode*> Split(FreeNode* t, uint64_t key) {
+  if (t == nullptr) return {nullptr, nullptr};
+  if (t->start < key) {
+    auto [l, r] = Split(t->right, key);
+    t->right = l;
+    Update(t);
+    return {t, r};
+  }
+  auto [l, r] = Split(t->left, key);
+  t->left = r;
+  Update(t);
+  return {l, t};
+}
+
+// Joins two treaps where every key of `a` is below every key of `b`.
+FreeNode* Merge(FreeNode* a, FreeNode* b) {
+  if (a == nullptr) return b;
+  if (b == nullptr) return a;
+  if (a->priority > b->priority) {
+    a->right = Merge(a->right, b);
+    Update(a);
+    return a;
+  }
+  b->left = Merge(a, b->left);
+  Update(b);
+  return b;
+}
+
+// The node with the lowest start in [lo, hi] whose range fits `size` at alignment 2^k.
+// `lo_ok` / `hi_ok` say that every key of the subtree is already known to be >= lo / <= hi;
+// once both hold the summary is exact and the walk follows one path.
+const FreeNode* Leftmost(const FreeNode* t, uint64_t lo, uint64_t hi, bool lo_ok, bool hi_ok,
+                         int k, uint64_t size) {
+  while (t != nullptr && t->best[k] >= size) {
+    if (!lo_ok && t->start < lo) {
+      t = t->right;
+      continue;
+    }
+    if (!hi_ok && t->start > hi) {
+      t = t->left;
+      continue;
+    }
+    if (const FreeNode* found = Leftmost(t->left, lo, hi, lo_ok, true, k, size)) return found;
+    if (Capacity(t->start, t->end, uint64_t{1} << k) >= size) return t;
+    t = t->right;
+    lo_ok = true;
+  }
+  return nullptr;
+}
+
+// The node with the highest start in [lo, hi] whose range fits; mirror of Leftmost.
+const FreeNode* Rightmost(const FreeNode* t, uint64_t lo, uint64_t hi, bool lo_ok, bool hi_ok,
+                          int k, uint64_t size) {
+  while (t != nullptr && t->best[k] >= size) {
+    if (!lo_ok && t->start < lo) {
+      t = t->right;
+      continue;
+    }
+    if (!hi_ok && t->start > hi) {
+      t = t->left;
+      continue;
+    }
+    if (const FreeNode* found = Rightmost(t->right, lo, hi, true, hi_ok, k, size)) return found;
+    if (Capacity(t->start, t->end, uint64_t{1} << k) >= size) return t;
+    t = t->left;
+    hi_ok = true;
+  }
+  return nullptr;
+}
+
+// Lowest / highest aligned start of `size` units inside [lo, hi], if any.
+std::optional<uint64_t> LowestFit(uint64_t lo, uint64_t hi, uint64_t size, uint64_t align) {
+  std::optional<uint64_t> start = AlignUp(lo, align);
+  if (!start.has_value() || *start > hi || hi - *start < size - 1) return std::nullopt;
+  return start;
+}
+
+std::optional<uint64_t> HighestFit(uint64_t lo, uint64_t hi, uint64_t size, uint64_t align) {
+  if (hi - lo < size - 1) return std::nullopt;
+  const uint64_t start = AlignDown(hi - (size - 1), align);
+  if (start < lo) return std::nullopt;
+  return start;
+}
+
+}  // namespace
+}  // namespace allocator_internal
+
+using allocator_internal::FreeNode;
+using allocator_internal::kMax;
+
+IntervalAllocator::IntervalAllocator(Range window)
+    : rng_state_(reinterpret_cast<uintptr_t>(this) ^ 0x9e3779b97f4a7c15ull) {
+  if (window.min <= window.max) {
+    window_ = window;
+    InsertFree(window.min, window.max);
+  }
+}
+
+IntervalAllocator::~IntervalAllocator() = default;
+IntervalAllocator::IntervalAllocator(IntervalAllocator&&) noexcept = default;
+IntervalAllocator& IntervalAllocator::operator=(IntervalAllocator&&) noexcept = default;
+
+void IntervalAllocator::InsertFree(uint64_t start, uint64_t end) {
+  // splitmix64: random priorities, independent of the input.
+  uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  auto* node = new FreeNode{start, end, z ^ (z >> 31)};
+  allocator_internal::Update(node);
+  auto [below, above] = allocator_internal::Split(free_root_.release(), start);
+  free_root_.reset(allocator_internal::Merge(allocator_internal::Merge(below, node), above));
+  ++free_count_;
+}
+
+void IntervalAllocator::EraseFree(uint64_t start) {
+  auto [below, rest] = allocator_internal::Split(free_root_.release(), start);
+  FreeNode* target = rest;
+  FreeNode* above = nullptr;
+  if (start < kMax) {
+    auto [at, higher] = allocator_internal::Split(rest, start + 1);
+    target = at;
+    above = higher;
+  }
+  // `target` holds exactly the node keyed `start` (the caller found it).
+  allocator_internal::FreeNodeDeleter()(target);
+  --free_count_;
+  free_root_.reset(allocator_internal::Merge(below, above));
+}
+
+const FreeNode* IntervalAllocator::FreeRangeContaining(uint64_t address) const {
+  const FreeNode* t = free_root_.get();
+  const FreeNode* candidate = nullptr;
+  while (t != nullptr) {
+    if (t->start <= address) {
+      candidate = t;
+      t = t->right;
+    } else {
+      t = t->left;
+    }
+  }
+  if (candidate != nullptr && candidate->end >= address) return candidate;
+  return nullptr;
+}
+
+void IntervalAllocator::Carve(const FreeNode& node, uint64_t start, uint64_t end) {
+  const uint64_t free_start = node.start;
+  const uint64_t free_end = node.end;
+  EraseFree(free_start);
+  if (free_start < start) InsertFree(free_start, start - 1);
+  if (end < free_end) InsertFree(end + 1, free_end);
+  allocated_.emplace(start, end);
+}
+
+// The allocation start for `constraint` clipped to [lo, hi], by policy; nullopt if none.
+std::optional<uint64_t> IntervalAllocator::FindFit(const Constraint& c, uint64_t lo,
+                                                   uint64_t hi) const {
+  using allocator_internal::HighestFit;
+  using allocator_internal::LowestFit;
+  const int k = std::countr_zero(c.align);
+  // At most two free ranges straddle the window's edges; the rest lie wholly inside it,
+  // where the subtree summaries apply.
+  const FreeNode* left_edge = FreeRangeContaining(lo);
+  const FreeNode* right_edge = FreeRangeContaining(hi);
+  if (right_edge == left_edge) right_edge = nullptr;
+  // The ranges wholly inside are those keyed in [inside_lo, inside_hi]: after the left
+  // edge's range and before the right edge's (which, being a different range containing
+  // hi, starts above lo).
+  bool inside_empty = false;
+  uint64_t inside_lo = lo;
+  uint64_t inside_hi = hi;
+  if (left_edge != nullptr) {
+    if (left_edge->end >= hi) {
+      inside_empty = true;
+    } else {
+      inside_lo = left_edge->end + 1;
+    }
+  }
+  if (right_edge != nullptr) inside_hi = right_edge->start - 1;
+  if (inside_lo > inside_hi) inside_empty = true;
+
+  auto clipped = [&](const FreeNode* n, bool lowest) -> std::optional<uint64_t> {
+    if (n == nullptr) return std::nullopt;
+    const uint64_t from = std::max(n->start, lo);
+    const uint64_t to = std::min(n->end, hi);
+    return lowest ? LowestFit(from, to, c.size, c.align) : HighestFit(from, to, c.size, c.align);
+  };
+  auto inside = [&](bool lowest) -> std::optional<uint64_t> {
+    if (inside_empty) return std::nullopt;
+    const FreeNode* n =
+        lowest ? allocator_internal::Leftmost(free_root_.get(), inside_lo, inside_hi, false,
+                                              false, k, c.size)
+               : allocator_internal::Rightmost(free_root_.get(), inside_lo, inside_hi, false,
+                                               false, k, c.size);
+    if (n == nullptr) return std::nullopt;
+    return lowest ? LowestFit(n->start, n->end, c.size, c.align)
+                  : HighestFit(n->start, n->end, c.size, c.align);
+  };
+
+  if (c.policy == AllocPolicy::kLastMatch) {
+    if (auto at = clipped(right_edge, false)) return at;
+    if (auto at = inside(false)) return at;
+    return clipped(left_edge, false);
+  }
+  if (auto at = clipped(left_edge, true)) return at;
+  if (auto at = inside(true)) return at;
+  return clipped(right_edge, true);
+}
+
+absl::StatusOr<Range> IntervalAllocator::Allocate(const Constraint& c) {
+  if (c.size == 0) {
+    return absl::InvalidArgumentError("allocation of size 0");
+  }
+  if (!std::has_single_bit(c.align)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("alignment %#x is not a power of two", c.align));
+  }
+  if (c.min > c.max) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("constraint window [%#x, %#x] has min > max", c.min, c.max));
+  }
+  if (c.max - c.min < c.size - 1) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "size %#x is larger than the window [%#x, %#x]", c.size, c.min, c.max));
+  }
+  if (!window_.has_value() || c.max < window_->min || c.min > window_->max) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "window [%#x, %#x] lies outside the allocator's space", c.min, c.max));
+  }
+  const uint64_t lo = std::max(c.min, window_->min);
+  const uint64_t hi = std::min(c.max, window_->max);
+
+  std::optional<uint64_t> start;
+  if (c.policy == AllocPolicy::kExactMatch) {
+    if (c.min % c.align != 0) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "exact address %#x is not aligned to %#x", c.min, c.align));
+    }
+    const FreeNode* n = FreeRangeContaining(c.min);
+    if (n != nullptr && c.min >= lo && std::min(n->end, hi) - c.min >= c.size - 1) {
+      start = c.min;
+    }
+  } else {
+    start = FindFit(c, lo, hi);
+  }
+  if (!start.has_value()) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "no free range of size %#x aligned to %#x in [%#x, %#x]", c.size, c.align, c.min, c.max));
+  }
+  const Range range{*start, *start + (c.size - 1)};
+  Carve(*FreeRangeContaining(range.min), range.min, range.max);
+  return range;
+}
+
+absl::Status IntervalAllocator::Reserve(const Range& range) {
+  if (range.min > range.max) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("range [%#x, %#x] has min > max", range.min, range.max));
+  }
+  const FreeNode* n = FreeRangeContaining(range.min);
+  if (n == nullptr || n->end < range.max) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "range [%#x, %#x] is not entirely free", range.min, range.max));
+  }
+  Carve(*n, range.min, range.max);
+  return absl::OkStatus();
+}
+
+absl::Status IntervalAllocator::Free(const Range& range) {
+  if (range.min > range.max) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("range [%#x, %#x] has min > max", range.min, range.max));
+  }
+  auto it = allocated_.find(range.min);
+  if (it == allocated_.end() || it->second != range.max) {
+    return absl::NotFoundError(
+        absl::StrFormat("range [%#x, %#x] is not allocated", range.min, range.max));
+  }
+  allocated_.erase(it);
+  uint64_t start = range.min;
+  uint64_t end = range.max;
+  // Coalesce with the free neighbours, taking care at 0 and 2^64-1.
+  if (start > 0) {
+    if (const FreeNode* below = FreeRangeContaining(start - 1)) {
+      start = below->start;
+      EraseFree(start);
+    }
+  }
+  if (end < kMax) {
+    if (const FreeNode* above = FreeRangeContaining(end + 1)) {
+      end = above->end;
+      EraseFree(above->start);
+    }
+  }
+  InsertFree(start, end);
+  return absl::OkStatus();
+}
+
+bool IntervalAllocator::IsAllocated(const Range& range) const {
+  auto it = allocated_.find(range.min);
+  return it != allocated_.end() && it->second == range.max;
+}
+
+bool IntervalAllocator::IsFree(const Range& range) const {
+  if (range.min > range.max) return false;
+  const FreeNode* n = FreeRangeContaining(range.min);
+  return n != nullptr && n->end >= range.max;
+}
+
+std::vector<Range> IntervalAllocator::FreeRanges() const {
+  std::vector<Range> out;
+  std::vector<const FreeNode*> stack;
+  const FreeNode* t = free_root_.get();
+  while (t != nullptr || !stack.empty()) {
+    while (t != nullptr) {
+      stack.push_back(t);
+      t = t->left;
+    }
+    t = stack.back();
+    stack.pop_back();
+    out.push_back(Range{t->start, t->end});
+    t = t->right;
+  }
+  return out;
+}
+
+std::vector<Range> IntervalAllocator::AllocatedRanges() const {
+  std::vector<Range> out;
+  out.reserve(allocated_.size());
+  for (const auto& [start, end] : allocated_) out.push_back(Range{start, end});
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+
+IdAllocator::IdAllocator(uint32_t first, uint32_t last)
+    : first_(first), last_(last), ids_(Range{first, last}) {}
+
+absl::Status IdAllocator::CheckInside(uint64_t id, uint64_t count) const {
+  if (count == 0) return absl::InvalidArgumentError("count of 0 IDs");
+  if (id < first_ || id > last_ || last_ - id < count - 1) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "IDs %u..%u are outside the pool [%u, %u]", id, id + count - 1, first_, last_));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint32_t> IdAllocator::Allocate(std::optional<uint32_t> id) {
+  return AllocateBlock(1, 1, id);
+}
+
+absl::StatusOr<uint32_t> IdAllocator::AllocateBlock(uint32_t count, uint32_t align,
+                                                    std::optional<uint32_t> first_id) {
+  if (count == 0) return absl::InvalidArgumentError("block of 0 IDs");
+  Constraint c{count, first_, last_, align, AllocPolicy::kFirstMatch};
+  if (first_id.has_value()) {
+    if (absl::Status inside = CheckInside(*first_id, count); !inside.ok()) return inside;
+    c.min = *first_id;
+    c.policy = AllocPolicy::kExactMatch;
+  }
+  absl::StatusOr<Range> range = ids_.Allocate(c);
+  if (!range.ok()) return range.status();
+  return static_cast<uint32_t>(range->min);
+}
+
+absl::StatusOr<uint32_t> IdAllocator::AllocateShared(std::optional<uint32_t> id) {
+  if (id.has_value()) {
+    if (auto it = share_count_.find(*id); it != share_count_.end()) {
+      ++it->second;
+      return *id;
+    }
+    absl::StatusOr<uint32_t> taken = Allocate(id);
+    if (!taken.ok()) {
+      if (taken.status().code() == absl::StatusCode::kResourceExhausted) {
+        return absl::ResourceExhaustedError(
+            absl::StrFormat("ID %u is held exclusively", *id));
+      }
+      return taken.status();
+    }
+    share_count_[*taken] = 1;
+    return taken;
+  }
+  if (absl::StatusOr<uint32_t> fresh = Allocate(); fresh.ok()) {
+    share_count_[*fresh] = 1;
+    return fresh;
+  }
+  if (share_count_.empty()) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("no free or shareable ID in [%u, %u]", first_, last_));
+  }
+  // The least shared ID; lowest number on ties, so the choice is deterministic.
+  auto least = share_count_.begin();
+  for (auto it = share_count_.begin(); it != share_count_.end(); ++it) {
+    if (it->second < least->second || (it->second == least->second && it->first < least->first)) {
+      least = it;
+    }
+  }
+  ++least->second;
+  return least->first;
+}
+
+absl::Status IdAllocator::Free(uint32_t id) {
+  if (auto it = share_count_.find(id); it != share_count_.end()) {
+    if (--it->second > 0) return absl::OkStatus();
+    share_count_.erase(it);
+  }
+  return ids_.Free(Range{id, id});
+}
+
+absl::Status IdAllocator::FreeBlock(uint32_t first_id, uint32_t count) {
+  if (count == 0) return absl::InvalidArgumentError("block of 0 IDs");
+  if (uint64_t{first_id} + count - 1 > std::numeric_limits<uint32_t>::max()) {
+    return absl::NotFoundError(absl::StrFormat("block %u+%u is not allocated", first_id, count));
+  }
+  if (count == 1 && share_count_.contains(first_id)) return Free(first_id);
+  return ids_.Free(Range{first_id, uint64_t{first_id} + count - 1});
+}
+
+bool IdAllocator::IsFree(uint32_t id) const { return ids_.IsFree(Range{id, id}); }
+
+uint32_t IdAllocator::ShareCount(uint32_t id) const {
+  auto it = share_count_.find(id);
+  return it == share_count_.end() ? 0 : it->second;
+}
+
+}  // namespace dbs

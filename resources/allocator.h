@@ -1,0 +1,181 @@
+// resources/allocator.h — interval and ID allocators for device resources.
+//
+// IntervalAllocator hands out aligned ranges of a 64-bit space [min, max] (inclusive, so
+// the whole space 0..2^64-1 is expressible) under a Constraint: a size, a window the range
+// must fall in, a power-of-two alignment and a policy (lowest fitting address, highest, or
+// exactly at the window's start). Ranges are given back with Free (exact ranges only) and
+// free neighbours coalesce; Reserve takes a specific range out of the free space.
+//
+// Cost: Allocate, Free and Reserve are O(log n) in the number of free and allocated
+// ranges, whatever the fragmentation and whatever the alignment asked for. The free ranges
+// live in a treap ordered by address; each node also stores, for every alignment 2^k
+// (k = 0..63), the largest aligned capacity found in its subtree: the most bytes that fit
+// in one of its free ranges starting at a multiple of 2^k. A search for the lowest (or
+// highest) range that fits `size` at alignment 2^k then walks a single root-to-leaf path
+// once it is inside the window, skipping every subtree whose capacity is too small. With a
+// plain "largest free range" augmentation, alignment would break the bound: many ranges
+// large enough but wrongly aligned would each have to be visited. The price is 512 bytes of
+// summary per free range and 64 maxima recomputed per node touched by an update. The
+// allocated ranges are kept in an absl::btree_map so Free checks exactness in O(log n).
+// Treap depth is O(log n) in expectation for any sequence of operations (priorities are
+// random, not derived from the input).
+//
+// Errors never change the state, and no input overflows: size 0, an alignment that is not
+// a power of two, or min > max is kInvalidArgument; a request that cannot be satisfied
+// (too large for the window, a full space, an exact address that is taken or misaligned)
+// is kResourceExhausted; freeing what is not allocated is kNotFound. Messages name the
+// addresses in hex.
+//
+// IdAllocator applies the same machinery to numbered resources: legacy IRQs (exclusive or
+// shared with a reference count), MSI vector blocks and KVM memory slots.
+//
+// Thread-safety: neither class is thread-safe; ResourceManager serialises access.
+
+#ifndef DBS_DEVICE_RESOURCES_ALLOCATOR_H_
+#define DBS_DEVICE_RESOURCES_ALLOCATOR_H_
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace dbs {
+
+// An inclusive range [min, max] of a 64-bit space.
+struct Range {
+  uint64_t min = 0;
+  uint64_t max = 0;
+
+  friend bool operator==(const Range&, const Range&) = default;
+};
+std::ostream& operator<<(std::ostream& os, const Range& range);
+
+enum class AllocPolicy {
+  kFirstMatch,  // the lowest fitting address
+  kLastMatch,   // the highest fitting address
+  kExactMatch,  // exactly at Constraint::min
+};
+
+// What an allocation must satisfy: `size` units inside [min, max], starting at a multiple
+// of `align` (a power of two).
+struct Constraint {
+  uint64_t size = 0;
+  uint64_t min = 0;
+  uint64_t max = std::numeric_limits<uint64_t>::max();
+  uint64_t align = 1;
+  AllocPolicy policy = AllocPolicy::kFirstMatch;
+};
+
+namespace allocator_internal {
+struct FreeNode;
+struct FreeNodeDeleter {
+  void operator()(FreeNode* node) const;
+};
+}  // namespace allocator_internal
+
+class IntervalAllocator {
+ public:
+  // An allocator whose free space is all of `window`.
+  // REQUIRES: window.min <= window.max (otherwise the allocator is empty: every allocation
+  // fails with kResourceExhausted).
+  explicit IntervalAllocator(Range window);
+  ~IntervalAllocator();
+  IntervalAllocator(IntervalAllocator&&) noexcept;
+  IntervalAllocator& operator=(IntervalAllocator&&) noexcept;
+  IntervalAllocator(const IntervalAllocator&) = delete;
+  IntervalAllocator& operator=(const IntervalAllocator&) = delete;
+
+  // Allocates a range per `constraint`. kInvalidArgument for a malformed constraint,
+  // kResourceExhausted when nothing fits. O(log n).
+  [[nodiscard]] absl::StatusOr<Range> Allocate(const Constraint& constraint);
+
+  // Returns an allocated (or reserved) range; it must match an allocation exactly.
+  // kNotFound otherwise, kInvalidArgument if min > max. O(log n).
+  [[nodiscard]] absl::Status Free(const Range& range);
+
+  // Takes a specific range, which must be entirely free and inside the window
+  // (kResourceExhausted otherwise; kInvalidArgument if min > max). Freed like an allocation.
+  [[nodiscard]] absl::Status Reserve(const Range& range);
+
+  // True if `range` is exactly an allocated range.
+  bool IsAllocated(const Range& range) const;
+  // True if every unit of `range` is free.
+  bool IsFree(const Range& range) const;
+  // The free ranges, coalesced, in ascending order. O(n).
+  std::vector<Range> FreeRanges() const;
+  // The allocated ranges in ascending order. O(n).
+  std::vector<Range> AllocatedRanges() const;
+  size_t free_range_count() const { return free_count_; }
+  size_t allocated_range_count() const { return allocated_.size(); }
+  // The space this allocator manages; nullopt if it was constructed empty.
+  std::optional<Range> window() const { return window_; }
+
+ private:
+  using NodePtr = std::unique_ptr<allocator_internal::FreeNode, allocator_internal::FreeNodeDeleter>;
+
+  // The free range containing `address`, if any.
+  const allocator_internal::FreeNode* FreeRangeContaining(uint64_t address) const;
+  std::optional<uint64_t> FindFit(const Constraint& constraint, uint64_t lo, uint64_t hi) const;
+  void InsertFree(uint64_t start, uint64_t end);
+  void EraseFree(uint64_t start);
+  // Removes [start, end] from the free range that contains it.
+  void Carve(const allocator_internal::FreeNode& node, uint64_t start, uint64_t end);
+
+  std::optional<Range> window_;
+  NodePtr free_root_;
+  size_t free_count_ = 0;
+  uint64_t rng_state_;
+  absl::btree_map<uint64_t, uint64_t> allocated_;  // start -> end (inclusive)
+};
+
+// Allocates numbers from [first, last]: single IDs, aligned blocks, and shared IDs.
+class IdAllocator {
+ public:
+  // REQUIRES: first <= last.
+  IdAllocator(uint32_t first, uint32_t last);
+
+  // One exclusive ID: `id` if given, else the lowest free one. kResourceExhausted if taken
+  // or none is free; kInvalidArgument if `id` is outside [first, last].
+  [[nodiscard]] absl::StatusOr<uint32_t> Allocate(std::optional<uint32_t> id = std::nullopt);
+
+  // `count` consecutive IDs starting at a multiple of `align` (a power of two), at
+  // `first_id` exactly if given. Returns the first ID.
+  [[nodiscard]] absl::StatusOr<uint32_t> AllocateBlock(
+      uint32_t count, uint32_t align = 1, std::optional<uint32_t> first_id = std::nullopt);
+
+  // A shareable ID: `id` if given (joining its sharers if it is already shared), else a
+  // free one, else the existing shared ID with the fewest sharers. kResourceExhausted if the
+  // ID is held exclusively.
+  [[nodiscard]] absl::StatusOr<uint32_t> AllocateShared(std::optional<uint32_t> id = std::nullopt);
+
+  // Releases an exclusive ID, or one reference to a shared ID (the ID is free again when
+  // the last sharer releases it). kNotFound if `id` is not allocated.
+  [[nodiscard]] absl::Status Free(uint32_t id);
+  // Releases a block returned by AllocateBlock. kNotFound unless it matches exactly.
+  [[nodiscard]] absl::Status FreeBlock(uint32_t first_id, uint32_t count);
+
+  bool IsFree(uint32_t id) const;
+  // Sharers of a shared ID; 0 if it is free or exclusive.
+  uint32_t ShareCount(uint32_t id) const;
+  uint32_t first() const { return first_; }
+  uint32_t last() const { return last_; }
+
+ private:
+  absl::Status CheckInside(uint64_t id, uint64_t count) const;
+
+  uint32_t first_;
+  uint32_t last_;
+  IntervalAllocator ids_;
+  absl::flat_hash_map<uint32_t, uint32_t> share_count_;  // shared ID -> sharers
+};
+
+}  // namespace dbs
+
+#endif  // DBS_DEVICE_RESOURCES_ALLOCATOR_H_

@@ -1,0 +1,286 @@
+#include "resources/resource_manager.h"
+
+#include <bit>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace dbs {
+namespace {
+
+constexpr uint32_t kMaxPciMsiVectors = 32;
+
+template <typename... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <typename... F>
+Overloaded(F...) -> Overloaded<F...>;
+
+IdAllocator MakeIdPool(const Range& range) {
+  constexpr uint64_t kMax32 = std::numeric_limits<uint32_t>::max();
+  if (range.min > range.max || range.max > kMax32) return IdAllocator(1, 0);
+  return IdAllocator(static_cast<uint32_t>(range.min), static_cast<uint32_t>(range.max));
+}
+
+// Clips an optional constraint window to a pool's window.
+template <typename Window>
+Constraint MakeConstraint(uint64_t size, uint64_t align, const std::optional<Window>& window) {
+  Constraint c{size, 0, std::numeric_limits<uint64_t>::max(), align, AllocPolicy::kFirstMatch};
+  if (window.has_value()) {
+    c.min = window->min.raw_value();
+    c.max = window->max.raw_value();
+  }
+  return c;
+}
+
+absl::Status WithContext(const absl::Status& status, const ResourceConstraint& constraint) {
+  return absl::Status(status.code(),
+                      absl::StrCat(ToString(constraint), ": ", status.message()));
+}
+
+}  // namespace
+
+ResourceManager::ResourceManager(const ResourceManagerConfig& config)
+    : pio_(config.pio.max <= 0xffff ? config.pio : Range{1, 0}),
+      mem_(config.mem),
+      legacy_irq_(MakeIdPool(config.legacy_irq)),
+      msi_(MakeIdPool(config.msi)),
+      kvm_mem_slots_(MakeIdPool(config.kvm_mem_slots)) {
+  internal::MutexLock lock(&mu_);
+  for (const Range& window : config.mmio) mmio_.emplace_back(window);
+}
+
+ResourceManagerConfig ResourceManager::X86DefaultConfig() {
+  ResourceManagerConfig config;
+  config.pio = {0, 0xffff};
+  config.mmio = {{0xd0000000, 0xfebfffff}, {uint64_t{1} << 40, (uint64_t{1} << 48) - 1}};
+  config.mem = {0, (uint64_t{1} << 40) - 1};
+  config.legacy_irq = {0, 23};
+  config.msi = {24, 4095};
+  config.kvm_mem_slots = {0, 32763};
+  return config;
+}
+
+ResourceManager ResourceManager::X86Defaults() { return ResourceManager(X86DefaultConfig()); }
+
+absl::StatusOr<Resource> ResourceManager::AllocateOne(const ResourceConstraint& constraint) {
+  return std::visit(
+      Overloaded{
+          [&](const PioConstraint& c) -> absl::StatusOr<Resource> {
+            absl::StatusOr<Range> r =
+                pio_.Allocate(MakeConstraint(c.size.raw_value(), c.align.raw_value(), c.range));
+            if (!r.ok()) return r.status();
+            return PioRange{static_cast<uint16_t>(r->min), c.size};
+          },
+          [&](const MmioConstraint& c) -> absl::StatusOr<Resource> {
+            const Constraint want = MakeConstraint(c.size.raw_value(), c.align.raw_value(), c.range);
+            absl::Status last = absl::ResourceExhaustedError("no MMIO window is configured");
+            for (IntervalAllocator& window : mmio_) {
+              absl::StatusOr<Range> r = window.Allocate(want);
+              if (r.ok()) return MmioRange{r->min, c.size};
+              // A malformed constraint is malformed in every window.
+              if (r.status().code() == absl::StatusCode::kInvalidArgument) return r.status();
+              last = r.status();
+            }
+            return last;
+          },
+          [&](const MemConstraint& c) -> absl::StatusOr<Resource> {
+            absl::StatusOr<Range> r =
+                mem_.Allocate(MakeConstraint(c.size.raw_value(), c.align.raw_value(), c.range));
+            if (!r.ok()) return r.status();
+            return MemRange{r->min, c.size};
+          },
+          [&](const LegacyIrqConstraint& c) -> absl::StatusOr<Resource> {
+            absl::StatusOr<uint32_t> irq =
+                c.shared ? legacy_irq_.AllocateShared(c.irq) : legacy_irq_.Allocate(c.irq);
+            if (!irq.ok()) return irq.status();
+            return LegacyIrq{*irq};
+          },
+          [&](const PciMsiIrqConstraint& c) -> absl::StatusOr<Resource> {
+            if (c.count == 0 || c.count > kMaxPciMsiVectors) {
+              return absl::InvalidArgumentError(
+                  absl::StrFormat("PCI MSI needs 1 to %u vectors", kMaxPciMsiVectors));
+            }
+            const uint32_t size = std::bit_ceil(c.count);
+            absl::StatusOr<uint32_t> base = msi_.AllocateBlock(size, size);
+            if (!base.ok()) return base.status();
+            return MsiIrq{MsiIrqType::kPciMsi, *base, size};
+          },
+          [&](const PciMsixIrqConstraint& c) -> absl::StatusOr<Resource> {
+            absl::StatusOr<uint32_t> base = msi_.AllocateBlock(c.count);
+            if (!base.ok()) return base.status();
+            return MsiIrq{MsiIrqType::kPciMsix, *base, c.count};
+          },
+          [&](const GenericIrqConstraint& c) -> absl::StatusOr<Resource> {
+            absl::StatusOr<uint32_t> base = msi_.AllocateBlock(c.count);
+            if (!base.ok()) return base.status();
+            return MsiIrq{MsiIrqType::kGenericMsi, *base, c.count};
+          },
+          [&](const KvmMemSlotConstraint& c) -> absl::StatusOr<Resource> {
+            // The first of `count` consecutive slots; the caller appends one per slot.
+            // Each slot is freed on its own, so the block is held as single IDs.
+            absl::StatusOr<uint32_t> first = kvm_mem_slots_.AllocateBlock(c.count, 1, c.first);
+            if (!first.ok()) return first.status();
+            (void)kvm_mem_slots_.FreeBlock(*first, c.count);
+            for (uint32_t i = 0; i < c.count; ++i) (void)kvm_mem_slots_.Allocate(*first + i);
+            return KvmMemSlot{*first};
+          },
+      },
+      constraint);
+}
+
+absl::StatusOr<DeviceResources> ResourceManager::AllocateDeviceResources(
+    absl::Span<const ResourceConstraint> constraints) {
+  internal::MutexLock lock(&mu_);
+  DeviceResources out;
+  for (const ResourceConstraint& constraint : constraints) {
+    absl::StatusOr<Resource> got = AllocateOne(constraint);
+    if (!got.ok()) {
+      UndoTakes(out);
+      return WithContext(got.status(), constraint);
+    }
+    if (const auto* slots = std::get_if<KvmMemSlotConstraint>(&constraint)) {
+      const uint32_t first = std::get<KvmMemSlot>(*got).slot;
+      for (uint32_t i = 0; i < slots->count; ++i) out.Append(KvmMemSlot{first + i});
+    } else {
+      out.Append(*std::move(got));
+    }
+  }
+  return out;
+}
+
+absl::Status ResourceManager::ReserveOne(const Resource& resource) {
+  return std::visit(
+      Overloaded{
+          [&](const PioRange& r) -> absl::Status {
+            if (r.size.raw_value() == 0) return absl::InvalidArgumentError("PIO range of size 0");
+            const uint64_t base = r.base.raw_value();
+            return pio_.Reserve(Range{base, base + r.size.raw_value() - 1});
+          },
+          [&](const MmioRange& r) -> absl::Status {
+            const uint64_t base = r.base.raw_value();
+            const uint64_t size = r.size.raw_value();
+            if (size == 0 || base + (size - 1) < base) {
+              return absl::InvalidArgumentError(
+                  absl::StrFormat("MMIO range %#x+%#x is empty or wraps", base, size));
+            }
+            const Range range{base, base + size - 1};
+            for (IntervalAllocator& window : mmio_) {
+              if (window.IsFree(range)) return window.Reserve(range);
+            }
+            return absl::ResourceExhaustedError(
+                absl::StrFormat("MMIO range %#x+%#x is not free in any window", base, size));
+          },
+          [&](const MemRange& r) -> absl::Status {
+            const uint64_t base = r.base.raw_value();
+            const uint64_t size = r.size.raw_value();
+            if (size == 0 || base + (size - 1) < base) {
+              return absl::InvalidArgumentError(
+                  absl::StrFormat("memory range %#x+%#x is empty or wraps", base, size));
+            }
+            return mem_.Reserve(Range{base, base + size - 1});
+          },
+          [&](const LegacyIrq& r) -> absl::Status { return legacy_irq_.Allocate(r.irq).status(); },
+          [&](const MsiIrq& r) -> absl::Status {
+            return msi_.AllocateBlock(r.size, 1, r.base).status();
+          },
+          [&](const MacAddress&) -> absl::Status { return absl::OkStatus(); },
+          [&](const KvmMemSlot& r) -> absl::Status {
+            return kvm_mem_slots_.Allocate(r.slot).status();
+          },
+      },
+      resource);
+}
+
+absl::Status ResourceManager::FreeOne(const Resource& resource) {
+  return std::visit(
+      Overloaded{
+          [&](const PioRange& r) -> absl::Status {
+            if (r.size.raw_value() == 0) return absl::NotFoundError("PIO range of size 0");
+            const uint64_t base = r.base.raw_value();
+            return pio_.Free(Range{base, base + r.size.raw_value() - 1});
+          },
+          [&](const MmioRange& r) -> absl::Status {
+            const uint64_t base = r.base.raw_value();
+            const uint64_t size = r.size.raw_value();
+            if (size == 0 || base + (size - 1) < base) {
+              return absl::NotFoundError(
+                  absl::StrFormat("MMIO range %#x+%#x is not allocated", base, size));
+            }
+            const Range range{base, base + size - 1};
+            for (IntervalAllocator& window : mmio_) {
+              if (window.IsAllocated(range)) return window.Free(range);
+            }
+            return absl::NotFoundError(
+                absl::StrFormat("MMIO range %#x+%#x is not allocated", base, size));
+          },
+          [&](const MemRange& r) -> absl::Status {
+            const uint64_t base = r.base.raw_value();
+            const uint64_t size = r.size.raw_value();
+            if (size == 0 || base + (size - 1) < base) {
+              return absl::NotFoundError(
+                  absl::StrFormat("memory range %#x+%#x is not allocated", base, size));
+            }
+            return mem_.Free(Range{base, base + size - 1});
+          },
+          [&](const LegacyIrq& r) -> absl::Status { return legacy_irq_.Free(r.irq); },
+          [&](const MsiIrq& r) -> absl::Status { return msi_.FreeBlock(r.base, r.size); },
+          [&](const MacAddress&) -> absl::Status { return absl::OkStatus(); },
+          [&](const KvmMemSlot& r) -> absl::Status { return kvm_mem_slots_.Free(r.slot); },
+      },
+      resource);
+}
+
+void ResourceManager::UndoTakes(absl::Span<const Resource> taken) {
+  // Undoing what this call just did cannot fail: the state it restores existed a moment
+  // ago and nothing else ran in between (we hold the mutex).
+  for (auto it = taken.rbegin(); it != taken.rend(); ++it) (void)FreeOne(*it);
+}
+
+void ResourceManager::UndoFrees(absl::Span<const FreedResource> freed) {
+  for (auto it = freed.rbegin(); it != freed.rend(); ++it) {
+    const auto* irq = std::get_if<LegacyIrq>(&it->resource);
+    if (irq != nullptr && it->was_shared) {
+      (void)legacy_irq_.AllocateShared(irq->irq);
+    } else {
+      (void)ReserveOne(it->resource);
+    }
+  }
+}
+
+absl::Status ResourceManager::FreeDeviceResources(const DeviceResources& resources) {
+  internal::MutexLock lock(&mu_);
+  std::vector<FreedResource> freed;
+  for (const Resource& resource : resources) {
+    const auto* irq = std::get_if<LegacyIrq>(&resource);
+    const bool was_shared = irq != nullptr && legacy_irq_.ShareCount(irq->irq) > 0;
+    absl::Status status = FreeOne(resource);
+    if (!status.ok()) {
+      UndoFrees(freed);
+      return absl::Status(status.code(),
+                          absl::StrCat(ToString(resource), ": ", status.message()));
+    }
+    freed.push_back({resource, was_shared});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ResourceManager::ReserveResources(absl::Span<const Resource> resources) {
+  internal::MutexLock lock(&mu_);
+  std::vector<Resource> taken;
+  for (const Resource& resource : resources) {
+    absl::Status status = ReserveOne(resource);
+    if (!status.ok()) {
+      UndoTakes(taken);
+      return absl::Status(status.code(),
+                          absl::StrCat(ToString(resource), ": ", status.message()));
+    }
+    taken.push_back(resource);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace dbs
