@@ -1,0 +1,204 @@
+#include "bus/rcu.h"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace dbs {
+namespace {
+
+using ::dbs::testing::StatusIs;
+
+std::atomic<int> g_deleted{0};
+void CountingDelete(void* p) {
+  delete static_cast<int*>(p);
+  g_deleted.fetch_add(1);
+}
+
+TEST(ReadSectionTest, NestsAndReportsInSection) {
+  EXPECT_FALSE(ReadSection::InSection());
+  {
+    ReadSection outer;
+    EXPECT_TRUE(ReadSection::InSection());
+    {
+      ReadSection inner;
+      EXPECT_TRUE(ReadSection::InSection());
+    }
+    EXPECT_TRUE(ReadSection::InSection());
+  }
+  EXPECT_FALSE(ReadSection::InSection());
+}
+
+TEST(RcuDomainTest, SynchronizeInsideASectionIsFailedPrecondition) {
+  RcuDomain domain;
+  ReadSection section;
+  EXPECT_THAT(domain.Synchronize(), StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST(RcuDomainTest, RetiredObjectOutlivesAReaderThatBeganBefore) {
+  RcuDomain domain;
+  g_deleted = 0;
+  std::atomic<bool> reader_inside{false};
+  std::atomic<bool> release_reader{false};
+  std::thread reader([&] {
+    ReadSection section;
+    reader_inside = true;
+    while (!release_reader) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  while (!reader_inside) std::this_thread::yield();
+
+  domain.Retire(new int(7), &CountingDelete);
+  std::atomic<bool> synchronized{false};
+  std::thread writer([&] {
+    EXPECT_OK(domain.Synchronize());
+    synchronized = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  domain.Poll();
+  EXPECT_FALSE(synchronized.load());
+  EXPECT_EQ(g_deleted.load(), 0);
+  release_reader = true;
+  writer.join();
+  reader.join();
+  EXPECT_TRUE(synchronized.load());
+  EXPECT_EQ(g_deleted.load(), 1);
+  EXPECT_EQ(domain.stats().reclaimed, 1u);
+}
+
+TEST(RcuDomainTest, ReaderThatBeginsAfterRetireDoesNotDelayReclamation) {
+  RcuDomain domain;
+  g_deleted = 0;
+  domain.Retire(new int(1), &CountingDelete);
+  std::atomic<bool> reader_inside{false};
+  std::atomic<bool> release_reader{false};
+  std::thread reader([&] {
+    ReadSection section;
+    reader_inside = true;
+    while (!release_reader) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  while (!reader_inside) std::this_thread::yield();
+  // The reader began after the retirement, so a poll may free the object at once.
+  domain.Poll();
+  EXPECT_EQ(g_deleted.load(), 1);
+  release_reader = true;
+  reader.join();
+}
+
+TEST(RcuDomainTest, RetireInsideASectionNeverWaits) {
+  RcuDomain domain;
+  g_deleted = 0;
+  const int n = static_cast<int>(RcuDomain::kMaxPending) * 2;
+  {
+    ReadSection section;
+    for (int i = 0; i < n; ++i) domain.Retire(new int(i), &CountingDelete);
+    // Everything was retired after this section began: nothing may be freed yet.
+    EXPECT_EQ(g_deleted.load(), 0);
+    EXPECT_EQ(domain.pending(), static_cast<size_t>(n));
+  }
+  ASSERT_OK(domain.Synchronize());
+  EXPECT_EQ(g_deleted.load(), n);
+  EXPECT_EQ(domain.pending(), 0u);
+}
+
+TEST(RcuDomainTest, CallRunsAfterAGracePeriod) {
+  RcuDomain domain;
+  bool ran = false;
+  domain.Call([&ran] { ran = true; });
+  EXPECT_FALSE(ran);
+  ASSERT_OK(domain.Synchronize());
+  EXPECT_TRUE(ran);
+}
+
+TEST(RcuDomainTest, MemoryStaysBoundedUnderContinuousRetirement) {
+  RcuDomain domain;
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> sections{0};
+  std::thread reader([&] {
+    while (!stop) {
+      ReadSection section;
+      sections.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  size_t max_pending = 0;
+  for (int i = 0; i < 20000; ++i) {
+    domain.Retire(new int(i));
+    max_pending = std::max(max_pending, domain.pending());
+  }
+  stop = true;
+  reader.join();
+  EXPECT_LE(max_pending, RcuDomain::kMaxPending + 1);
+  EXPECT_GT(sections.load(), 0u);
+  ASSERT_OK(domain.Synchronize());
+  EXPECT_EQ(domain.stats().retired, 20000u);
+  EXPECT_EQ(domain.stats().reclaimed, 20000u);
+}
+
+TEST(RcuDomainTest, SlotsOfExitedThreadsAreReused) {
+  // More threads over time than there are slots: each exits, freeing its slot.
+  const int threads = static_cast<int>(RcuDomain::kMaxThreads) + 100;
+  for (int i = 0; i < threads; ++i) {
+    std::thread t([] { ReadSection section; });
+    t.join();
+  }
+  RcuDomain domain;
+  EXPECT_OK(domain.Synchronize());
+}
+
+// A published object that readers check for liveness while writers replace and retire it.
+struct Canary {
+  static constexpr uint64_t kAlive = 0xa11fe;
+  explicit Canary(uint64_t v) : value(v) {}
+  ~Canary() { state.store(0, std::memory_order_relaxed); }
+  std::atomic<uint64_t> state{kAlive};
+  uint64_t value;
+};
+
+TEST(RcuDomainTest, StressReadersNeverSeeAReclaimedObject) {
+  RcuDomain domain;
+  std::atomic<Canary*> published{new Canary(0)};
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> reads{0};
+  std::atomic<uint64_t> dead_reads{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 4; ++r) {
+    readers.emplace_back([&] {
+      uint64_t local = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        ReadSection section;
+        Canary* c = published.load(std::memory_order_acquire);
+        {
+          ReadSection nested;  // nesting must not end the outer section
+        }
+        if (c->state.load(std::memory_order_relaxed) != Canary::kAlive) dead_reads.fetch_add(1);
+        ++local;
+      }
+      reads.fetch_add(local);
+    });
+  }
+  constexpr int kWrites = 20000;
+  for (int i = 1; i <= kWrites; ++i) {
+    Canary* old = published.exchange(new Canary(i), std::memory_order_acq_rel);
+    domain.Retire(old);
+    if (i % 1000 == 0) {
+      ASSERT_OK(domain.Synchronize());
+    }
+  }
+  stop = true;
+  for (auto& t : readers) t.join();
+  domain.Retire(published.load());
+  ASSERT_OK(domain.Synchronize());
+  EXPECT_EQ(dead_reads.load(), 0u);
+  EXPECT_GT(reads.load(), 0u);
+  EXPECT_EQ(domain.stats().retired, kWrites + 1u);
+  EXPECT_EQ(domain.stats().reclaimed, kWrites + 1u);
+  EXPECT_EQ(domain.pending(), 0u);
+}
+
+}  // namespace
+}  // namespace dbs
