@@ -44,13 +44,14 @@ absl::Status WithContext(const absl::Status& status, const ResourceConstraint& c
 }  // namespace
 
 ResourceManager::ResourceManager(const ResourceManagerConfig& config)
-    : pio_(config.pio.max <= 0xffff ? config.pio : Range{1, 0}),
-      mem_(config.mem),
-      legacy_irq_(MakeIdPool(config.legacy_irq)),
-      msi_(MakeIdPool(config.msi)),
-      kvm_mem_slots_(MakeIdPool(config.kvm_mem_slots)) {
+    : pools_{IntervalAllocator(config.pio.max <= 0xffff ? config.pio : Range{1, 0}),
+             {},
+             IntervalAllocator(config.mem),
+             MakeIdPool(config.legacy_irq),
+             MakeIdPool(config.msi),
+             MakeIdPool(config.kvm_mem_slots)} {
   internal::MutexLock lock(&mu_);
-  for (const Range& window : config.mmio) mmio_.emplace_back(window);
+  for (const Range& window : config.mmio) pools_.mmio.emplace_back(window);
 }
 
 ResourceManagerConfig ResourceManager::X86DefaultConfig() {
@@ -66,19 +67,20 @@ ResourceManagerConfig ResourceManager::X86DefaultConfig() {
 
 ResourceManager ResourceManager::X86Defaults() { return ResourceManager(X86DefaultConfig()); }
 
-absl::StatusOr<Resource> ResourceManager::AllocateOne(const ResourceConstraint& constraint) {
+absl::StatusOr<Resource> ResourceManager::AllocateOne(Pools& p,
+                                                      const ResourceConstraint& constraint) {
   return std::visit(
       Overloaded{
           [&](const PioConstraint& c) -> absl::StatusOr<Resource> {
             absl::StatusOr<Range> r =
-                pio_.Allocate(MakeConstraint(c.size.raw_value(), c.align.raw_value(), c.range));
+                p.pio.Allocate(MakeConstraint(c.size.raw_value(), c.align.raw_value(), c.range));
             if (!r.ok()) return r.status();
             return PioRange{static_cast<uint16_t>(r->min), c.size};
           },
           [&](const MmioConstraint& c) -> absl::StatusOr<Resource> {
             const Constraint want = MakeConstraint(c.size.raw_value(), c.align.raw_value(), c.range);
             absl::Status last = absl::ResourceExhaustedError("no MMIO window is configured");
-            for (IntervalAllocator& window : mmio_) {
+            for (IntervalAllocator& window : p.mmio) {
               absl::StatusOr<Range> r = window.Allocate(want);
               if (r.ok()) return MmioRange{r->min, c.size};
               // A malformed constraint is malformed in every window.
@@ -89,13 +91,13 @@ absl::StatusOr<Resource> ResourceManager::AllocateOne(const ResourceConstraint& 
           },
           [&](const MemConstraint& c) -> absl::StatusOr<Resource> {
             absl::StatusOr<Range> r =
-                mem_.Allocate(MakeConstraint(c.size.raw_value(), c.align.raw_value(), c.range));
+                p.mem.Allocate(MakeConstraint(c.size.raw_value(), c.align.raw_value(), c.range));
             if (!r.ok()) return r.status();
             return MemRange{r->min, c.size};
           },
           [&](const LegacyIrqConstraint& c) -> absl::StatusOr<Resource> {
             absl::StatusOr<uint32_t> irq =
-                c.shared ? legacy_irq_.AllocateShared(c.irq) : legacy_irq_.Allocate(c.irq);
+                c.shared ? p.legacy_irq.AllocateShared(c.irq) : p.legacy_irq.Allocate(c.irq);
             if (!irq.ok()) return irq.status();
             return LegacyIrq{*irq};
           },
@@ -105,27 +107,27 @@ absl::StatusOr<Resource> ResourceManager::AllocateOne(const ResourceConstraint& 
                   absl::StrFormat("PCI MSI needs 1 to %u vectors", kMaxPciMsiVectors));
             }
             const uint32_t size = std::bit_ceil(c.count);
-            absl::StatusOr<uint32_t> base = msi_.AllocateBlock(size, size);
+            absl::StatusOr<uint32_t> base = p.msi.AllocateBlock(size, size);
             if (!base.ok()) return base.status();
             return MsiIrq{MsiIrqType::kPciMsi, *base, size};
           },
           [&](const PciMsixIrqConstraint& c) -> absl::StatusOr<Resource> {
-            absl::StatusOr<uint32_t> base = msi_.AllocateBlock(c.count);
+            absl::StatusOr<uint32_t> base = p.msi.AllocateBlock(c.count);
             if (!base.ok()) return base.status();
             return MsiIrq{MsiIrqType::kPciMsix, *base, c.count};
           },
           [&](const GenericIrqConstraint& c) -> absl::StatusOr<Resource> {
-            absl::StatusOr<uint32_t> base = msi_.AllocateBlock(c.count);
+            absl::StatusOr<uint32_t> base = p.msi.AllocateBlock(c.count);
             if (!base.ok()) return base.status();
             return MsiIrq{MsiIrqType::kGenericMsi, *base, c.count};
           },
           [&](const KvmMemSlotConstraint& c) -> absl::StatusOr<Resource> {
             // The first of `count` consecutive slots; the caller appends one per slot.
             // Each slot is freed on its own, so the block is held as single IDs.
-            absl::StatusOr<uint32_t> first = kvm_mem_slots_.AllocateBlock(c.count, 1, c.first);
+            absl::StatusOr<uint32_t> first = p.kvm_mem_slots.AllocateBlock(c.count, 1, c.first);
             if (!first.ok()) return first.status();
-            (void)kvm_mem_slots_.FreeBlock(*first, c.count);
-            for (uint32_t i = 0; i < c.count; ++i) (void)kvm_mem_slots_.Allocate(*first + i);
+            (void)p.kvm_mem_slots.FreeBlock(*first, c.count);
+            for (uint32_t i = 0; i < c.count; ++i) (void)p.kvm_mem_slots.Allocate(*first + i);
             return KvmMemSlot{*first};
           },
       },
@@ -137,7 +139,7 @@ absl::StatusOr<DeviceResources> ResourceManager::AllocateDeviceResources(
   internal::MutexLock lock(&mu_);
   DeviceResources out;
   for (const ResourceConstraint& constraint : constraints) {
-    absl::StatusOr<Resource> got = AllocateOne(constraint);
+    absl::StatusOr<Resource> got = AllocateOne(pools_, constraint);
     if (!got.ok()) {
       UndoTakes(out);
       return WithContext(got.status(), constraint);
@@ -152,13 +154,13 @@ absl::StatusOr<DeviceResources> ResourceManager::AllocateDeviceResources(
   return out;
 }
 
-absl::Status ResourceManager::ReserveOne(const Resource& resource) {
+absl::Status ResourceManager::ReserveOne(Pools& p, const Resource& resource) {
   return std::visit(
       Overloaded{
           [&](const PioRange& r) -> absl::Status {
             if (r.size.raw_value() == 0) return absl::InvalidArgumentError("PIO range of size 0");
             const uint64_t base = r.base.raw_value();
-            return pio_.Reserve(Range{base, base + r.size.raw_value() - 1});
+            return p.pio.Reserve(Range{base, base + r.size.raw_value() - 1});
           },
           [&](const MmioRange& r) -> absl::Status {
             const uint64_t base = r.base.raw_value();
@@ -168,7 +170,7 @@ absl::Status ResourceManager::ReserveOne(const Resource& resource) {
                   absl::StrFormat("MMIO range %#x+%#x is empty or wraps", base, size));
             }
             const Range range{base, base + size - 1};
-            for (IntervalAllocator& window : mmio_) {
+            for (IntervalAllocator& window : p.mmio) {
               if (window.IsFree(range)) return window.Reserve(range);
             }
             return absl::ResourceExhaustedError(
@@ -181,27 +183,27 @@ absl::Status ResourceManager::ReserveOne(const Resource& resource) {
               return absl::InvalidArgumentError(
                   absl::StrFormat("memory range %#x+%#x is empty or wraps", base, size));
             }
-            return mem_.Reserve(Range{base, base + size - 1});
+            return p.mem.Reserve(Range{base, base + size - 1});
           },
-          [&](const LegacyIrq& r) -> absl::Status { return legacy_irq_.Allocate(r.irq).status(); },
+          [&](const LegacyIrq& r) -> absl::Status { return p.legacy_irq.Allocate(r.irq).status(); },
           [&](const MsiIrq& r) -> absl::Status {
-            return msi_.AllocateBlock(r.size, 1, r.base).status();
+            return p.msi.AllocateBlock(r.size, 1, r.base).status();
           },
           [&](const MacAddress&) -> absl::Status { return absl::OkStatus(); },
           [&](const KvmMemSlot& r) -> absl::Status {
-            return kvm_mem_slots_.Allocate(r.slot).status();
+            return p.kvm_mem_slots.Allocate(r.slot).status();
           },
       },
       resource);
 }
 
-absl::Status ResourceManager::FreeOne(const Resource& resource) {
+absl::Status ResourceManager::FreeOne(Pools& p, const Resource& resource) {
   return std::visit(
       Overloaded{
           [&](const PioRange& r) -> absl::Status {
             if (r.size.raw_value() == 0) return absl::NotFoundError("PIO range of size 0");
             const uint64_t base = r.base.raw_value();
-            return pio_.Free(Range{base, base + r.size.raw_value() - 1});
+            return p.pio.Free(Range{base, base + r.size.raw_value() - 1});
           },
           [&](const MmioRange& r) -> absl::Status {
             const uint64_t base = r.base.raw_value();
@@ -211,7 +213,7 @@ absl::Status ResourceManager::FreeOne(const Resource& resource) {
                   absl::StrFormat("MMIO range %#x+%#x is not allocated", base, size));
             }
             const Range range{base, base + size - 1};
-            for (IntervalAllocator& window : mmio_) {
+            for (IntervalAllocator& window : p.mmio) {
               if (window.IsAllocated(range)) return window.Free(range);
             }
             return absl::NotFoundError(
@@ -224,12 +226,12 @@ absl::Status ResourceManager::FreeOne(const Resource& resource) {
               return absl::NotFoundError(
                   absl::StrFormat("memory range %#x+%#x is not allocated", base, size));
             }
-            return mem_.Free(Range{base, base + size - 1});
+            return p.mem.Free(Range{base, base + size - 1});
           },
-          [&](const LegacyIrq& r) -> absl::Status { return legacy_irq_.Free(r.irq); },
-          [&](const MsiIrq& r) -> absl::Status { return msi_.FreeBlock(r.base, r.size); },
+          [&](const LegacyIrq& r) -> absl::Status { return p.legacy_irq.Free(r.irq); },
+          [&](const MsiIrq& r) -> absl::Status { return p.msi.FreeBlock(r.base, r.size); },
           [&](const MacAddress&) -> absl::Status { return absl::OkStatus(); },
-          [&](const KvmMemSlot& r) -> absl::Status { return kvm_mem_slots_.Free(r.slot); },
+          [&](const KvmMemSlot& r) -> absl::Status { return p.kvm_mem_slots.Free(r.slot); },
       },
       resource);
 }
@@ -237,16 +239,16 @@ absl::Status ResourceManager::FreeOne(const Resource& resource) {
 void ResourceManager::UndoTakes(absl::Span<const Resource> taken) {
   // Undoing what this call just did cannot fail: the state it restores existed a moment
   // ago and nothing else ran in between (we hold the mutex).
-  for (auto it = taken.rbegin(); it != taken.rend(); ++it) (void)FreeOne(*it);
+  for (auto it = taken.rbegin(); it != taken.rend(); ++it) (void)FreeOne(pools_, *it);
 }
 
 void ResourceManager::UndoFrees(absl::Span<const FreedResource> freed) {
   for (auto it = freed.rbegin(); it != freed.rend(); ++it) {
     const auto* irq = std::get_if<LegacyIrq>(&it->resource);
     if (irq != nullptr && it->was_shared) {
-      (void)legacy_irq_.AllocateShared(irq->irq);
+      (void)pools_.legacy_irq.AllocateShared(irq->irq);
     } else {
-      (void)ReserveOne(it->resource);
+      (void)ReserveOne(pools_, it->resource);
     }
   }
 }
@@ -256,8 +258,8 @@ absl::Status ResourceManager::FreeDeviceResources(const DeviceResources& resourc
   std::vector<FreedResource> freed;
   for (const Resource& resource : resources) {
     const auto* irq = std::get_if<LegacyIrq>(&resource);
-    const bool was_shared = irq != nullptr && legacy_irq_.ShareCount(irq->irq) > 0;
-    absl::Status status = FreeOne(resource);
+    const bool was_shared = irq != nullptr && pools_.legacy_irq.ShareCount(irq->irq) > 0;
+    absl::Status status = FreeOne(pools_, resource);
     if (!status.ok()) {
       UndoFrees(freed);
       return absl::Status(status.code(),
@@ -272,7 +274,7 @@ absl::Status ResourceManager::ReserveResources(absl::Span<const Resource> resour
   internal::MutexLock lock(&mu_);
   std::vector<Resource> taken;
   for (const Resource& resource : resources) {
-    absl::Status status = ReserveOne(resource);
+    absl::Status status = ReserveOne(pools_, resource);
     if (!status.ok()) {
       UndoTakes(taken);
       return absl::Status(status.code(),

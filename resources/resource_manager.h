@@ -80,10 +80,6 @@ class ResourceManager {
       ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  absl::StatusOr<Resource> AllocateOne(const ResourceConstraint& constraint)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status ReserveOne(const Resource& resource) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status FreeOne(const Resource& resource) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   struct FreedResource {
     Resource resource;
     bool was_shared;  // a shared legacy IRQ comes back shared
@@ -93,12 +89,20 @@ class ResourceManager {
   void UndoFrees(absl::Span<const FreedResource> freed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable internal::Mutex mu_;
-  IntervalAllocator pio_ ABSL_GUARDED_BY(mu_);
-  std::vector<IntervalAllocator> mmio_ ABSL_GUARDED_BY(mu_);
-  IntervalAllocator mem_ ABSL_GUARDED_BY(mu_);
-  IdAllocator legacy_irq_ ABSL_GUARDED_BY(mu_);
-  IdAllocator msi_ ABSL_GUARDED_BY(mu_);
-  IdAllocator kvm_mem_slots_ ABSL_GUARDED_BY(mu_);
+  struct Pools {
+    IntervalAllocator pio;
+    std::vector<IntervalAllocator> mmio;
+    IntervalAllocator mem;
+    IdAllocator legacy_irq;
+    IdAllocator msi;
+    IdAllocator kvm_mem_slots;
+  };
+  Pools pools_ ABSL_GUARDED_BY(mu_);
+
+  // One resource from / back to the pools; the caller holds mu_.
+  static absl::StatusOr<Resource> AllocateOne(Pools& pools, const ResourceConstraint& constraint);
+  static absl::Status ReserveOne(Pools& pools, const Resource& resource);
+  static absl::Status FreeOne(Pools& pools, const Resource& resource);
 };
 
 }  // namespace dbs
