@@ -94,7 +94,7 @@ struct alignas(64) ReaderSlot {
 };
 
 // The calling thread's slot, or null before its first read section.
-inline constinit thread_local ReaderSlot* tls_slot = nullptr;
+inline constinit thread_local ReaderSlot* tls_slot ABSL_ATTRIBUTE_INITIAL_EXEC = nullptr;
 
 // Advanced by writers; read by readers on entering their outermost section.
 extern std::atomic<uint64_t> g_epoch;
