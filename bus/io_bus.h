@@ -273,11 +273,15 @@ class IoBus {
   // Retires the last snapshot and every entry (values are released after a grace period).
   // REQUIRES: no thread still uses the bus.
   ~IoBus() {
-    internal::MutexLock lock(&mu_);
-    domain_.Retire(current_.load(std::memory_order_relaxed));
-    for (auto& map : maps_) {
-      for (auto& [base, entry] : map) domain_.Retire(entry);
+    std::vector<Entry*> entries;
+    {
+      internal::MutexLock lock(&mu_);
+      for (auto& map : maps_) {
+        for (auto& [base, entry] : map) entries.push_back(entry);
+      }
     }
+    RetireTogether(const_cast<Snapshot*>(current_.load(std::memory_order_relaxed)),
+                   std::move(entries));
   }
 
   IoBus(const IoBus&) = delete;
@@ -340,8 +344,7 @@ class IoBus {
     // Outside the writer lock: reclaiming may destroy values whose destructors use the bus.
     // The removed entries are retired after the snapshot that stopped naming them was
     // published, so they outlive every reader of the older snapshots.
-    domain_.Retire(old);
-    for (Entry* entry : removed) domain_.Retire(entry);
+    RetireTogether(old, std::move(removed));
     return absl::OkStatus();
   }
 
@@ -421,6 +424,18 @@ class IoBus {
       delete it->inserted;
       if (it->restore != nullptr) m.emplace(it->restore->range.base, it->restore);
     }
+  }
+
+  // One retirement for a snapshot and the entries it alone named.
+  void RetireTogether(Snapshot* snapshot, std::vector<Entry*> entries) {
+    if (entries.empty()) {
+      domain_.Retire(snapshot);
+      return;
+    }
+    domain_.Call([snapshot, entries = std::move(entries)]() {
+      delete snapshot;
+      for (Entry* entry : entries) delete entry;
+    });
   }
 
   // The flat read index of the current maps. O(n).

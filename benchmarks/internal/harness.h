@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstdint>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,12 +58,9 @@ inline std::vector<BenchRange> RandomRanges(size_t count, uint64_t size, uint64_
                                             std::vector<std::unique_ptr<BenchDevice>>& devices,
                                             uint64_t seed = 1) {
   std::mt19937_64 rng(seed);
-  std::vector<uint64_t> bases;
-  while (bases.size() < count) {
-    bases.push_back((rng() % (limit / size)) * size);
-    std::sort(bases.begin(), bases.end());
-    bases.erase(std::unique(bases.begin(), bases.end()), bases.end());
-  }
+  std::set<uint64_t> unique;
+  while (unique.size() < count) unique.insert((rng() % (limit / size)) * size);
+  const std::vector<uint64_t> bases(unique.begin(), unique.end());
   std::vector<BenchRange> ranges;
   for (uint64_t base : bases) {
     devices.push_back(std::make_unique<BenchDevice>(base));
