@@ -168,7 +168,6 @@ void RcuDomain::Call(absl::AnyInvocable<void() &&> callback) { Enqueue(std::move
 
 void RcuDomain::Enqueue(absl::AnyInvocable<void() &&> reclaim) {
   bool poll = false;
-  bool synchronize = false;
   {
     internal::MutexLock lock(&mu_);
     // Readers that read the epoch after this advance cannot see the object: it was
@@ -180,13 +179,8 @@ void RcuDomain::Enqueue(absl::AnyInvocable<void() &&> reclaim) {
       since_poll_ = 0;
       poll = true;
     }
-    synchronize = pending_.size() > kMaxPending && !ReadSection::InSection();
   }
-  if (synchronize) {
-    (void)Synchronize();
-  } else if (poll) {
-    Poll();
-  }
+  if (poll) Poll();
 }
 
 void RcuDomain::Poll() {

@@ -93,7 +93,7 @@ TEST(RcuDomainTest, ReaderThatBeginsAfterRetireDoesNotDelayReclamation) {
 TEST(RcuDomainTest, RetireInsideASectionNeverWaits) {
   RcuDomain domain;
   g_deleted = 0;
-  const int n = static_cast<int>(RcuDomain::kMaxPending) * 2;
+  const int n = 2000;
   {
     ReadSection section;
     for (int i = 0; i < n; ++i) domain.Retire(new int(i), &CountingDelete);
@@ -132,7 +132,8 @@ TEST(RcuDomainTest, MemoryStaysBoundedUnderContinuousRetirement) {
   }
   stop = true;
   reader.join();
-  EXPECT_LE(max_pending, RcuDomain::kMaxPending + 1);
+  // Readers' sections are short, so each poll frees nearly everything before it.
+  EXPECT_LE(max_pending, 8 * RcuDomain::kRetireBatch);
   EXPECT_GT(sections.load(), 0u);
   ASSERT_OK(domain.Synchronize());
   EXPECT_EQ(domain.stats().retired, 20000u);
