@@ -26,12 +26,12 @@
 #define DBS_DEVICE_MANAGER_DEVICE_IO_H_
 
 #include <cstdint>
-#include <mutex>
 #include <type_traits>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/types/span.h"
+#include "resources/internal/mutex.h"
 #include "resources/resources.h"
 
 namespace dbs {
@@ -88,44 +88,44 @@ class MutexDevice : public DeviceIo {
   explicit MutexDevice(Args&&... args) : device_(std::forward<Args>(args)...) {}
 
   void Read(IoAddress base, IoAddress offset, absl::Span<uint8_t> data) override {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     device_.Read(base, offset, data);
   }
   void Write(IoAddress base, IoAddress offset, absl::Span<const uint8_t> data) override {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     device_.Write(base, offset, data);
   }
   void PioRead(PioAddress base, PioAddress offset, absl::Span<uint8_t> data) override {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     device_.PioRead(base, offset, data);
   }
   void PioWrite(PioAddress base, PioAddress offset, absl::Span<const uint8_t> data) override {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     device_.PioWrite(base, offset, data);
   }
   DeviceResources GetAssignedResources() const override {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     return device_.GetAssignedResources();
   }
   DeviceResources GetTrappedIoResources() const override {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     return device_.GetTrappedIoResources();
   }
 
   // Runs `f(T&)` with the device locked (to feed input, read state, ...).
   template <typename F>
   decltype(auto) WithLock(F&& f) {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     return std::forward<F>(f)(device_);
   }
   template <typename F>
   decltype(auto) WithLock(F&& f) const {
-    std::lock_guard lock(mu_);
+    internal::MutexLock lock(&mu_);
     return std::forward<F>(f)(device_);
   }
 
  private:
-  mutable std::mutex mu_;
+  mutable internal::Mutex mu_;
   T device_ ABSL_GUARDED_BY(mu_);
 };
 

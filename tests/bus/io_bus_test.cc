@@ -197,6 +197,35 @@ TEST_F(IoBusContractTest, MoveChangesTheAddressAtomically) {
   EXPECT_EQ(Value(bus_, kMmio, 0x1000), 2);
 }
 
+TEST(IoBusMoveTest, EveryReaderFindsAMovingRangeAtExactlyOnePlace) {
+  IoBus<int> bus;
+  ASSERT_OK(bus.Insert(Mmio(0x10000, 0x1000), 1));
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> both{0}, neither{0}, samples{0};
+  std::thread reader([&] {
+    while (!stop) {
+      ReadSection section;
+      const auto& snapshot = bus.snapshot(section);  // one generation for both lookups
+      const bool at_a = snapshot.Find(kMmio, 0x10000, 1).ok();
+      const bool at_b = snapshot.Find(kMmio, 0x20000, 1).ok();
+      if (at_a && at_b) both.fetch_add(1);
+      if (!at_a && !at_b) neither.fetch_add(1);
+      samples.fetch_add(1);
+    }
+  });
+  uint64_t base = 0x10000;
+  for (int i = 0; i < 2000; ++i) {
+    const uint64_t to = base == 0x10000 ? 0x20000 : 0x10000;
+    ASSERT_OK(bus.Move(Mmio(base, 0x1000), to));
+    base = to;
+  }
+  stop = true;
+  reader.join();
+  EXPECT_GT(samples.load(), 0u);
+  EXPECT_EQ(both.load(), 0u);
+  EXPECT_EQ(neither.load(), 0u);
+}
+
 // A value that counts its copies' lifetimes and knows when it has been destroyed.
 struct Tracked {
   static inline std::atomic<int64_t> live{0};

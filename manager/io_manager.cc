@@ -1,0 +1,285 @@
+#include "manager/io_manager.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace dbs {
+
+namespace {
+
+template <typename... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <typename... F>
+Overloaded(F...) -> Overloaded<F...>;
+
+DeviceStats ToDeviceStats(const manager_internal::CountSnapshot& counts) {
+  DeviceStats stats;
+  stats.reads = counts.reads;
+  stats.writes = counts.writes;
+  stats.bytes_read = counts.bytes_read;
+  stats.bytes_written = counts.bytes_written;
+  for (int code = 0; code < manager_internal::kStatusCodes; ++code) {
+    if (counts.errors[code] != 0) stats.errors[static_cast<absl::StatusCode>(code)] = counts.errors[code];
+  }
+  return stats;
+}
+
+// The PIO/MMIO ranges of `resources`, each valid on its own.
+absl::StatusOr<std::vector<BusRange>> BusRangesOf(absl::Span<const Resource> resources) {
+  std::vector<BusRange> ranges;
+  for (const Resource& resource : resources) {
+    std::optional<BusRange> range = ToBusRange(resource);
+    if (!range.has_value()) continue;
+    if (absl::Status valid = ValidateBusRange(*range); !valid.ok()) return valid;
+    ranges.push_back(*range);
+  }
+  return ranges;
+}
+
+}  // namespace
+
+uint64_t DeviceStats::total_errors() const {
+  uint64_t total = 0;
+  for (const auto& [code, count] : errors) total += count;
+  return total;
+}
+
+std::string DeviceStats::ToString() const {
+  std::vector<std::string> errs;
+  for (const auto& [code, count] : errors) {
+    errs.push_back(absl::StrCat(absl::StatusCodeToString(code), ": ", count));
+  }
+  return absl::StrFormat("reads=%u writes=%u bytes_read=%u bytes_written=%u errors={%s}", reads,
+                         writes, bytes_read, bytes_written, absl::StrJoin(errs, ", "));
+}
+
+std::ostream& operator<<(std::ostream& os, const DeviceStats& stats) {
+  return os << stats.ToString();
+}
+
+std::optional<BusRange> ToBusRange(const Resource& resource) {
+  if (const auto* pio = std::get_if<PioRange>(&resource)) {
+    return BusRange{AddressSpace::kPio, pio->base.raw_value(), pio->size.raw_value()};
+  }
+  if (const auto* mmio = std::get_if<MmioRange>(&resource)) {
+    return BusRange{AddressSpace::kMmio, mmio->base.raw_value(), mmio->size.raw_value()};
+  }
+  return std::nullopt;
+}
+
+// --- Transaction ---------------------------------------------------------------------------
+
+IoManager::Transaction::Transaction(Transaction&& other) noexcept
+    : manager_(other.manager_), done_(other.done_), ops_(std::move(other.ops_)) {
+  other.done_ = true;
+}
+
+IoManager::Transaction& IoManager::Transaction::operator=(Transaction&& other) noexcept {
+  manager_ = other.manager_;
+  done_ = other.done_;
+  ops_ = std::move(other.ops_);
+  other.done_ = true;
+  return *this;
+}
+
+IoManager::Transaction::~Transaction() { Cancel(); }
+
+absl::Status IoManager::Transaction::CheckOpen() const {
+  if (done_) return absl::FailedPreconditionError("the transaction was already committed or cancelled");
+  return absl::OkStatus();
+}
+
+absl::Status IoManager::Transaction::Register(std::shared_ptr<DeviceIo> device,
+                                              absl::Span<const Resource> resources) {
+  if (absl::Status open = CheckOpen(); !open.ok()) return open;
+  if (device == nullptr) return absl::InvalidArgumentError("cannot register a null device");
+  absl::StatusOr<std::vector<BusRange>> ranges = BusRangesOf(resources);
+  if (!ranges.ok()) return ranges.status();
+  if (!ranges->empty()) ops_.push_back(RegisterOp{std::move(device), *std::move(ranges)});
+  return absl::OkStatus();
+}
+
+absl::Status IoManager::Transaction::Unregister(absl::Span<const Resource> resources) {
+  if (absl::Status open = CheckOpen(); !open.ok()) return open;
+  std::vector<BusRange> ranges;
+  for (const Resource& resource : resources) {
+    if (std::optional<BusRange> range = ToBusRange(resource)) ranges.push_back(*range);
+  }
+  if (!ranges.empty()) ops_.push_back(UnregisterOp{std::move(ranges)});
+  return absl::OkStatus();
+}
+
+absl::Status IoManager::Transaction::Move(const Resource& from, uint64_t new_base) {
+  if (absl::Status open = CheckOpen(); !open.ok()) return open;
+  std::optional<BusRange> range = ToBusRange(from);
+  if (!range.has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("only PIO and MMIO ranges can move, not ", ToString(from)));
+  }
+  ops_.push_back(MoveOp{*range, new_base});
+  return absl::OkStatus();
+}
+
+absl::Status IoManager::Transaction::Commit() {
+  if (absl::Status open = CheckOpen(); !open.ok()) return open;
+  done_ = true;
+  return manager_->CommitTransaction(*this);
+}
+
+void IoManager::Transaction::Cancel() {
+  done_ = true;
+  ops_.clear();
+}
+
+// --- IoManager -----------------------------------------------------------------------------
+
+IoManager::IoManager() : IoManager(RcuDomain::Default()) {}
+
+IoManager::IoManager(RcuDomain& domain)
+    : bus_(domain), unclaimed_slot_(manager_internal::AllocateStatsSlot()) {}
+
+IoManager::~IoManager() {
+  std::vector<uint32_t> slots{unclaimed_slot_};
+  {
+    internal::MutexLock lock(&mu_);
+    for (const auto& [device, info] : devices_) slots.push_back(info.stats_slot);
+  }
+  // Dispatches still counting into the slots end within a grace period.
+  bus_.domain().Call([slots = std::move(slots)]() {
+    for (uint32_t slot : slots) manager_internal::ReleaseStatsSlot(slot);
+  });
+}
+
+absl::Status IoManager::CommitTransaction(Transaction& tx) {
+  if (tx.ops_.empty()) return absl::OkStatus();
+  internal::MutexLock lock(&mu_);
+  Bus::Batch batch;
+  absl::flat_hash_map<const DeviceIo*, uint32_t> fresh_slots;  // devices new to the bus
+  auto slot_of = [&](const DeviceIo* device) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (auto it = devices_.find(device); it != devices_.end()) return it->second.stats_slot;
+    auto [it, inserted] = fresh_slots.try_emplace(device, 0);
+    if (inserted) it->second = manager_internal::AllocateStatsSlot();
+    return it->second;
+  };
+  for (Transaction::Op& op : tx.ops_) {
+    std::visit(Overloaded{
+                   [&](Transaction::RegisterOp& r) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                     const uint32_t slot = slot_of(r.device.get());
+                     for (const BusRange& range : r.ranges) {
+                       batch.Insert(range, Handle{r.device, slot});
+                     }
+                   },
+                   [&](Transaction::UnregisterOp& u) {
+                     for (const BusRange& range : u.ranges) batch.Remove(range);
+                   },
+                   [&](Transaction::MoveOp& m) { batch.Move(m.from, m.new_base); },
+               },
+               op);
+  }
+  tx.ops_.clear();
+  if (absl::Status status = bus_.Apply(std::move(batch)); !status.ok()) {
+    // The fresh slots were never published: no dispatch can be counting into them.
+    for (const auto& [device, slot] : fresh_slots) manager_internal::ReleaseStatsSlot(slot);
+    return status;
+  }
+
+  // Recount which devices still have ranges. We are the only writer, so the current
+  // snapshot is the one just published.
+  absl::flat_hash_map<const DeviceIo*, DeviceInfo> devices;
+  {
+    ReadSection section;
+    const Bus::Snapshot& snapshot = bus_.snapshot(section);
+    for (AddressSpace space : {AddressSpace::kPio, AddressSpace::kMmio}) {
+      snapshot.ForEach(space, [&](const Bus::Entry& entry) {
+        auto [it, inserted] =
+            devices.try_emplace(entry.value.device.get(), DeviceInfo{entry.value.stats_slot, 0});
+        ++it->second.ranges;
+      });
+    }
+  }
+  std::vector<uint32_t> released;
+  for (const auto& [device, info] : devices_) {
+    if (!devices.contains(device)) released.push_back(info.stats_slot);
+  }
+  for (const auto& [device, slot] : fresh_slots) {
+    if (!devices.contains(device)) released.push_back(slot);  // added and removed at once
+  }
+  devices_ = std::move(devices);
+  if (!released.empty()) {
+    bus_.domain().Call([released = std::move(released)]() {
+      for (uint32_t slot : released) manager_internal::ReleaseStatsSlot(slot);
+    });
+  }
+  return absl::OkStatus();
+}
+
+absl::Status IoManager::RegisterDeviceIo(std::shared_ptr<DeviceIo> device,
+                                         absl::Span<const Resource> resources) {
+  Transaction tx = Begin();
+  if (absl::Status status = tx.Register(std::move(device), resources); !status.ok()) return status;
+  return tx.Commit();
+}
+
+absl::Status IoManager::UnregisterDeviceIo(absl::Span<const Resource> resources) {
+  Transaction tx = Begin();
+  if (absl::Status status = tx.Unregister(resources); !status.ok()) return status;
+  return tx.Commit();
+}
+
+absl::Status IoManager::MoveDeviceIo(const Resource& from, uint64_t new_base) {
+  Transaction tx = Begin();
+  if (absl::Status status = tx.Move(from, new_base); !status.ok()) return status;
+  return tx.Commit();
+}
+
+absl::Status IoManager::DispatchError(const BusLookup<Handle>& hit, AddressSpace space,
+                                      uint64_t address, size_t length) {
+  const absl::Status status = LookupError(hit.outcome, space, address, length,
+                                          hit.entry != nullptr ? &hit.entry->range : nullptr);
+  // An access that starts inside a device's range counts against that device.
+  const uint32_t slot = hit.outcome == LookupOutcome::kPastEnd ? hit.entry->value.stats_slot
+                                                                : unclaimed_slot_;
+  manager_internal::Bump(
+      manager_internal::LocalCounters(slot).errors[static_cast<int>(status.code())], 1);
+  return status;
+}
+
+absl::Status IoManager::Synchronize() { return bus_.domain().Synchronize(); }
+
+std::shared_ptr<DeviceIo> IoManager::FindDevice(AddressSpace space, uint64_t address) const {
+  ReadSection section;
+  const BusLookup<Handle> hit = bus_.snapshot(section).Find(space, address, 1);
+  return hit.ok() ? hit.entry->value.device : nullptr;
+}
+
+absl::StatusOr<DeviceStats> IoManager::GetDeviceStats(const DeviceIo* device) const {
+  uint32_t slot;
+  {
+    internal::MutexLock lock(&mu_);
+    auto it = devices_.find(device);
+    if (it == devices_.end()) return absl::NotFoundError("the device has no registered range");
+    slot = it->second.stats_slot;
+  }
+  return ToDeviceStats(manager_internal::ReadStatsSlot(slot));
+}
+
+DeviceStats IoManager::UnclaimedStats() const {
+  return ToDeviceStats(manager_internal::ReadStatsSlot(unclaimed_slot_));
+}
+
+size_t IoManager::range_count() const {
+  ReadSection section;
+  return bus_.snapshot(section).size();
+}
+
+size_t IoManager::device_count() const {
+  internal::MutexLock lock(&mu_);
+  return devices_.size();
+}
+
+}  // namespace dbs

@@ -1,0 +1,231 @@
+#include "manager/device_manager.h"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace dbs {
+namespace {
+
+using ::dbs::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// A device that asks for what it is told to and counts its calls.
+class FakeDevice : public Device {
+ public:
+  explicit FakeDevice(std::vector<ResourceConstraint> constraints)
+      : constraints_(std::move(constraints)) {}
+
+  std::string name() const override { return "fake"; }
+  std::vector<ResourceConstraint> GetResourceConstraints() const override { return constraints_; }
+
+  void PioRead(PioAddress base, PioAddress offset, absl::Span<uint8_t> data) override {
+    last_base_ = base.raw_value();
+    calls_.fetch_add(1);
+    if (on_access) on_access();
+    for (uint8_t& b : data) b = 0x5a;
+  }
+  void Read(IoAddress base, IoAddress offset, absl::Span<uint8_t> data) override {
+    last_base_ = base.raw_value();
+    calls_.fetch_add(1);
+    for (uint8_t& b : data) b = 0xa5;
+  }
+
+  std::function<void()> on_access;
+  uint64_t calls() const { return calls_.load(); }
+  uint64_t last_base() const { return last_base_.load(); }
+
+ private:
+  std::vector<ResourceConstraint> constraints_;
+  std::atomic<uint64_t> calls_{0};
+  std::atomic<uint64_t> last_base_{0};
+};
+
+// A device that keeps its resources itself and reports none (does not call the base).
+class SilentDevice : public FakeDevice {
+ public:
+  using FakeDevice::FakeDevice;
+  void SetResources(const DeviceResources& resources) override { mine_ = resources; }
+  DeviceResources GetAssignedResources() const override { return {}; }
+  DeviceResources mine_;
+};
+
+ResourceManagerConfig SmallPools() {
+  ResourceManagerConfig config;
+  config.pio = {0x0, 0xffff};
+  config.mmio = {{0xd0000000, 0xd000ffff}};
+  config.legacy_irq = {1, 15};
+  config.msi = {32, 63};
+  config.kvm_mem_slots = {0, 7};
+  return config;
+}
+
+std::vector<ResourceConstraint> ComPort() {
+  return {PioConstraint{8, 8, AddressWindow<PioAddress>{0x3f8, 0x3ff}}, LegacyIrqConstraint{4}};
+}
+
+class DeviceManagerTest : public ::testing::Test {
+ protected:
+  ResourceManager resources_{SmallPools()};
+  IoManager io_;
+  DeviceManager devices_{resources_, io_};
+};
+
+TEST_F(DeviceManagerTest, AddDeviceAllocatesConfiguresAndRegisters) {
+  auto uart = std::make_shared<FakeDevice>(ComPort());
+  ASSERT_OK_AND_ASSIGN(DeviceId id, devices_.AddDevice(uart));
+  EXPECT_THAT(uart->GetAssignedResources().PioRanges(), ElementsAre(PioRange{0x3f8, 8}));
+  EXPECT_EQ(uart->GetAssignedResources().LegacyIrq(), 4u);
+  uint8_t byte = 0;
+  ASSERT_OK(io_.PioRead(0x3fd, absl::MakeSpan(&byte, 1)));
+  EXPECT_EQ(byte, 0x5a);
+  EXPECT_EQ(uart->last_base(), 0x3f8u);
+  EXPECT_EQ(devices_.GetDevice(id), uart);
+  EXPECT_THAT(devices_.DeviceIds(), ElementsAre(id));
+}
+
+TEST_F(DeviceManagerTest, AllocationFailureHalfWayKeepsNothing) {
+  auto dev = std::make_shared<FakeDevice>(std::vector<ResourceConstraint>{
+      PioConstraint{8}, MmioConstraint{0x1000}, LegacyIrqConstraint{2}, MmioConstraint{0x100000}});
+  EXPECT_THAT(devices_.AddDevice(dev),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("fake")));
+  EXPECT_EQ(devices_.device_count(), 0u);
+  EXPECT_EQ(io_.range_count(), 0u);
+  // Everything the first three constraints took is free again.
+  EXPECT_OK(resources_
+                .AllocateDeviceResources({PioConstraint{8, 1, AddressWindow<PioAddress>{0, 7}},
+                                          MmioConstraint{0x10000}, LegacyIrqConstraint{2}})
+                .status());
+}
+
+TEST_F(DeviceManagerTest, RegistrationFailureGivesTheResourcesBack) {
+  // Someone registered a range at COM1 behind the resource manager's back.
+  ASSERT_OK(io_.RegisterDeviceIo(std::make_shared<FakeDevice>(ComPort()), {PioRange{0x3f8, 1}}));
+  auto uart = std::make_shared<FakeDevice>(ComPort());
+  EXPECT_THAT(devices_.AddDevice(uart),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("0x3f8")));
+  EXPECT_EQ(devices_.device_count(), 0u);
+  // The port range and IRQ 4 were freed again.
+  EXPECT_OK(resources_.AllocateDeviceResources(ComPort()).status());
+}
+
+TEST_F(DeviceManagerTest, RemoveDeviceUnregistersAndFrees) {
+  auto uart = std::make_shared<FakeDevice>(ComPort());
+  ASSERT_OK_AND_ASSIGN(DeviceId id, devices_.AddDevice(uart));
+  ASSERT_OK(devices_.RemoveDevice(id));
+  uint8_t byte = 0;
+  EXPECT_THAT(io_.PioRead(0x3f8, absl::MakeSpan(&byte, 1)), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(devices_.GetDevice(id), nullptr);
+  EXPECT_THAT(devices_.RemoveDevice(id), StatusIs(absl::StatusCode::kNotFound));
+  // The same resources can be placed again.
+  ASSERT_OK(devices_.AddDevice(std::make_shared<FakeDevice>(ComPort())).status());
+}
+
+TEST_F(DeviceManagerTest, RemovedDeviceIsNeverCalledAgain) {
+  auto dev = std::make_shared<FakeDevice>(std::vector<ResourceConstraint>{MmioConstraint{0x1000}});
+  ASSERT_OK_AND_ASSIGN(DeviceId id, devices_.AddDevice(dev));
+  const uint64_t base = dev->GetAssignedResources().MmioRanges()[0].base.raw_value();
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> ok_dispatches{0};
+  std::thread vcpu([&] {
+    uint8_t byte = 0;
+    while (!stop) {
+      if (io_.MmioRead(base + 8, absl::MakeSpan(&byte, 1)).ok()) ok_dispatches.fetch_add(1);
+    }
+  });
+  while (ok_dispatches.load() < 1000) std::this_thread::yield();
+  ASSERT_OK(devices_.RemoveDevice(id));
+  const uint64_t calls_at_return = dev->calls();
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  stop = true;
+  vcpu.join();
+  EXPECT_EQ(dev->calls(), calls_at_return);
+  EXPECT_EQ(dev->calls(), ok_dispatches.load());
+}
+
+TEST_F(DeviceManagerTest, RemoveDeviceInsideADispatchIsFailedPrecondition) {
+  auto dev = std::make_shared<FakeDevice>(ComPort());
+  ASSERT_OK_AND_ASSIGN(DeviceId id, devices_.AddDevice(dev));
+  absl::Status inside;
+  dev->on_access = [&] { inside = devices_.RemoveDevice(id); };
+  uint8_t byte = 0;
+  ASSERT_OK(io_.PioRead(0x3f8, absl::MakeSpan(&byte, 1)));
+  EXPECT_THAT(inside, StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(devices_.GetDevice(id), dev);  // nothing was removed
+  dev->on_access = nullptr;
+  EXPECT_OK(devices_.RemoveDevice(id));
+}
+
+TEST_F(DeviceManagerTest, AddDeviceFromInsideAHandler) {
+  auto hotplug = std::make_shared<FakeDevice>(ComPort());
+  auto added = std::make_shared<FakeDevice>(std::vector<ResourceConstraint>{PioConstraint{4}});
+  absl::StatusOr<DeviceId> inside = absl::UnknownError("not called");
+  hotplug->on_access = [&] {
+    if (!inside.ok()) inside = devices_.AddDevice(added);
+  };
+  ASSERT_OK(devices_.AddDevice(hotplug).status());
+  uint8_t byte = 0;
+  ASSERT_OK(io_.PioRead(0x3f8, absl::MakeSpan(&byte, 1)));
+  ASSERT_OK(inside.status());
+  EXPECT_EQ(devices_.device_count(), 2u);
+  const uint16_t port = added->GetAssignedResources().PioRanges()[0].base.raw_value();
+  ASSERT_OK(io_.PioRead(port, absl::MakeSpan(&byte, 1)));
+  EXPECT_EQ(added->calls(), 1u);
+}
+
+TEST_F(DeviceManagerTest, DeviceThatReportsNoResourcesIsTrappedAtItsAllocation) {
+  auto dev = std::make_shared<SilentDevice>(ComPort());
+  ASSERT_OK(devices_.AddDevice(dev).status());
+  uint8_t byte = 0;
+  ASSERT_OK(io_.PioRead(0x3f8, absl::MakeSpan(&byte, 1)));
+  EXPECT_EQ(dev->calls(), 1u);
+}
+
+TEST_F(DeviceManagerTest, NullDeviceIsInvalidArgument) {
+  EXPECT_THAT(devices_.AddDevice(nullptr), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(DeviceManagerStressTest, HotplugWhileDispatching) {
+  ResourceManager resources(SmallPools());
+  IoManager io;
+  DeviceManager devices(&resources, &io);
+  auto stable = std::make_shared<FakeDevice>(ComPort());
+  ASSERT_OK(devices.AddDevice(stable).status());
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> misses{0}, dispatches{0};
+  std::vector<std::thread> vcpus;
+  for (int t = 0; t < 2; ++t) {
+    vcpus.emplace_back([&] {
+      uint8_t byte = 0;
+      while (!stop) {
+        if (!io.PioRead(0x3f8, absl::MakeSpan(&byte, 1)).ok()) misses.fetch_add(1);
+        (void)io.MmioRead(0xd0000000, absl::MakeSpan(&byte, 1));
+        dispatches.fetch_add(1);
+      }
+    });
+  }
+  std::vector<std::pair<std::shared_ptr<FakeDevice>, uint64_t>> removed;
+  for (int i = 0; i < 200; ++i) {
+    auto dev = std::make_shared<FakeDevice>(
+        std::vector<ResourceConstraint>{MmioConstraint{0x1000}, GenericIrqConstraint{2}});
+    ASSERT_OK_AND_ASSIGN(DeviceId id, devices.AddDevice(dev));
+    ASSERT_OK(devices.RemoveDevice(id));
+    removed.emplace_back(dev, dev->calls());
+  }
+  stop = true;
+  for (auto& t : vcpus) t.join();
+  EXPECT_GT(dispatches.load(), 0u);
+  EXPECT_EQ(misses.load(), 0u);
+  for (const auto& [dev, calls] : removed) EXPECT_EQ(dev->calls(), calls);
+  EXPECT_EQ(devices.device_count(), 1u);
+}
+
+}  // namespace
+}  // namespace dbs
