@@ -31,6 +31,7 @@ namespace {
 
 struct Options {
   bool quick = false;
+  std::string only;  // run only designs whose name contains this (and the floor)
   int repetitions = 5;
   int64_t lookups = 1 << 20;
 };
@@ -69,6 +70,8 @@ std::vector<DesignEntry> Designs() {
   return {
       {UnprotectedBtree::kName, false, RunnerFor<UnprotectedBtree>()},
       {IoBusDesign::kName, true, RunnerFor<IoBusDesign>()},
+      {IoManagerDesign::kName, true, RunnerFor<IoManagerDesign>()},
+      {IoManagerNoStatsDesign::kName, true, RunnerFor<IoManagerNoStatsDesign>()},
       {RwLockMap::kName, true, RunnerFor<RwLockMap>()},
       {SharedPtrSwap::kName, true, RunnerFor<SharedPtrSwap>()},
       {MutexMap::kName, true, RunnerFor<MutexMap>()},
@@ -201,8 +204,10 @@ int Main(int argc, char** argv) {
       options.quick = true;
       options.repetitions = 1;
       options.lookups = 1 << 16;
+    } else if (std::strncmp(argv[i], "--only=", 7) == 0) {
+      options.only = argv[i] + 7;
     } else {
-      std::fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--only=DESIGN-NAME-PART]\n", argv[0]);
       return 2;
     }
   }
@@ -233,6 +238,10 @@ int Main(int argc, char** argv) {
     std::printf("  %-36s", k.Name().c_str());
     for (size_t d = 0; d < designs.size(); ++d) {
       if (k.writer && !designs[d].writer_safe) continue;
+      if (d != 0 && !options.only.empty() &&
+          std::string(designs[d].name).find(options.only) == std::string::npos) {
+        continue;
+      }
       results[c][d] = MedianNs(designs[d], ranges, addresses, spec, options.repetitions);
       std::printf(" %7.1f", results[c][d]);
       std::fflush(stdout);
@@ -280,9 +289,13 @@ int Main(int argc, char** argv) {
                 n, results[one][iobus] / results[one][0],
                 results[two][iobus] / results[one][iobus],
                 results[writer][iobus] / results[one][iobus],
-                results[two_writer][2] / results[two_writer][iobus],
-                results[two_writer][3] / results[two_writer][iobus],
-                results[one][iobus] / results[one][5]);
+                results[two_writer][4] / results[two_writer][iobus],
+                results[two_writer][5] / results[two_writer][iobus],
+                results[one][iobus] / results[one][7]);
+    std::printf("  %4d ranges: IoManager dispatch / (IoBus lookup + virtual call): 1T %.2fx, "
+                "2T %.2fx; without statistics 1T %.2fx, 2T %.2fx\n",
+                n, results[one][2] / results[one][iobus], results[two][2] / results[two][iobus],
+                results[one][3] / results[one][iobus], results[two][3] / results[two][iobus]);
   }
 
   WriterCosts(options);

@@ -8,7 +8,7 @@
 //
 //   dbs::ReadSection section;
 //   const auto& snapshot = bus.snapshot(section);
-//   dbs::BusLookup<V> hit = snapshot.Find(dbs::AddressSpace::kPio, 0x3fd, 1);
+//   auto hit = snapshot.Find(dbs::AddressSpace::kPio, 0x3fd, 1);
 //   if (hit.ok()) use(hit.entry->value, hit.offset);
 //
 // TWO REPRESENTATIONS. The writers' source of truth is one absl::btree_map per space, keyed
@@ -62,6 +62,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -113,7 +114,21 @@ enum class LookupOutcome : uint8_t {
 absl::Status LookupError(LookupOutcome outcome, AddressSpace space, uint64_t address,
                          uint64_t length, const BusRange* range);
 
+// A registered range and its value. Allocated once when inserted, never changed, and
+// retired to the RCU domain when removed, so every snapshot naming it can point at it.
 template <typename V>
+struct BusEntry {
+  BusRange range;
+  V value;
+};
+
+// The default hot projection of a value: a pointer to it (see IoBus's HotOf parameter).
+template <typename V>
+struct PointerToValue {
+  const V* operator()(const V& value) const { return &value; }
+};
+
+template <typename V, typename HotOf = PointerToValue<V>>
 class IoBus;
 
 namespace io_bus_internal {
@@ -122,33 +137,38 @@ namespace io_bus_internal {
 inline constinit thread_local uint32_t tls_hint[kAddressSpaces] ABSL_ATTRIBUTE_INITIAL_EXEC = {};
 }  // namespace io_bus_internal
 
-// What Find returns: the entry and the offset of the address inside its range.
-template <typename V>
+// What Find returns: the entry, its hot projection, and the offset of the address inside
+// its range.
+template <typename V, typename HotOf = PointerToValue<V>>
 struct BusLookup {
-  const typename IoBus<V>::Entry* entry = nullptr;
+  using Hot = std::invoke_result_t<HotOf, const V&>;
+  const BusEntry<V>* entry = nullptr;
+  Hot hot{};
   uint64_t offset = 0;
   LookupOutcome outcome = LookupOutcome::kNoRange;
 
   bool ok() const { return outcome == LookupOutcome::kHit; }
 };
 
-template <typename V>
+// HotOf maps a value to a small, trivially copyable "hot" projection stored in the read
+// index beside each range (for IoManager: the raw device pointer and its stats slot), so a
+// dispatch reads the index and never the entry itself. By default, a pointer to the value.
+template <typename V, typename HotOf>
 class IoBus {
  public:
-  // A registered range and its value. Allocated once when inserted, never changed, and
-  // retired to the RCU domain when removed, so every snapshot naming it can point at it.
-  struct Entry {
-    BusRange range;
-    V value;
-  };
+  using LookupResult = BusLookup<V, HotOf>;
+  using Hot = typename LookupResult::Hot;
+  static_assert(std::is_trivially_copyable_v<Hot>, "the hot projection is copied into the index");
+
+  using Entry = BusEntry<V>;
 
   // One immutable generation of the map, as readers see it.
   class Snapshot {
    public:
     // Finds the range holding [address, address + length). Wait-free, no allocation.
-    ABSL_ATTRIBUTE_ALWAYS_INLINE BusLookup<V> Find(AddressSpace space, uint64_t address,
+    ABSL_ATTRIBUTE_ALWAYS_INLINE LookupResult Find(AddressSpace space, uint64_t address,
                                                    uint64_t length) const {
-      BusLookup<V> out;
+      LookupResult out;
       if (ABSL_PREDICT_FALSE(length == 0)) {
         out.outcome = LookupOutcome::kZeroLength;
         return out;
@@ -177,7 +197,9 @@ class IoBus {
         if (ABSL_PREDICT_FALSE(address > index.records[lo].last)) return out;
       }
       const Record& record = index.records[lo];
-      out.entry = record.entry;
+      out.entry = index.entries[lo];  // a separate array: dispatch that needs only `hot`
+      out.hot = record.hot;           // never loads it
+
       out.offset = address - bases[lo];
       // Inside [address, record.last]: the access fits iff length - 1 <= last - address.
       out.outcome = length - 1 <= record.last - address ? LookupOutcome::kHit
@@ -186,9 +208,9 @@ class IoBus {
     }
 
     // Find, as a status: kNotFound, kOutOfRange or kInvalidArgument on failure.
-    absl::StatusOr<BusLookup<V>> Lookup(AddressSpace space, uint64_t address,
+    absl::StatusOr<LookupResult> Lookup(AddressSpace space, uint64_t address,
                                         uint64_t length) const {
-      BusLookup<V> hit = Find(space, address, length);
+      LookupResult hit = Find(space, address, length);
       if (hit.ok()) return hit;
       return LookupError(hit.outcome, space, address, length,
                          hit.entry != nullptr ? &hit.entry->range : nullptr);
@@ -199,14 +221,14 @@ class IoBus {
       const Index& index = index_[static_cast<size_t>(range.space)];
       auto it = std::lower_bound(index.bases.begin(), index.bases.end(), range.base);
       if (it == index.bases.end() || *it != range.base) return nullptr;
-      const Entry* entry = index.records[it - index.bases.begin()].entry;
+      const Entry* entry = index.entries[it - index.bases.begin()];
       return entry->range.size == range.size ? entry : nullptr;
     }
 
     // Calls `f(const Entry&)` for every range of `space` in ascending order.
     template <typename F>
     void ForEach(AddressSpace space, F&& f) const {
-      for (const Record& record : index_[static_cast<size_t>(space)].records) f(*record.entry);
+      for (const Entry* entry : index_[static_cast<size_t>(space)].entries) f(*entry);
     }
 
     size_t size(AddressSpace space) const { return index_[static_cast<size_t>(space)].bases.size(); }
@@ -216,14 +238,17 @@ class IoBus {
 
    private:
     friend class IoBus;
+    // What a lookup reads after the search: the range's last address and the hot value.
     struct Record {
       uint64_t last;
-      const Entry* entry;
+      Hot hot;
     };
-    // Sorted bases in their own array (what the search touches), records beside them.
+    // Three parallel arrays: the sorted bases (what the search touches), the records, and
+    // the entries (for error messages and writers, off the dispatch path).
     struct Index {
       std::vector<uint64_t> bases;
       std::vector<Record> records;
+      std::vector<const Entry*> entries;
     };
 
     Snapshot() = default;
@@ -446,9 +471,11 @@ class IoBus {
       typename Snapshot::Index& index = snapshot->index_[s];
       index.bases.reserve(maps_[s].size());
       index.records.reserve(maps_[s].size());
+      index.entries.reserve(maps_[s].size());
       for (const auto& [base, entry] : maps_[s]) {
         index.bases.push_back(base);
-        index.records.push_back(typename Snapshot::Record{entry->range.last(), entry});
+        index.records.push_back(typename Snapshot::Record{entry->range.last(), HotOf()(entry->value)});
+        index.entries.push_back(entry);
       }
     }
     return snapshot;

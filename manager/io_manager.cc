@@ -140,8 +140,12 @@ void IoManager::Transaction::Cancel() {
 
 IoManager::IoManager() : IoManager(RcuDomain::Default()) {}
 
-IoManager::IoManager(RcuDomain& domain)
-    : bus_(domain), unclaimed_slot_(manager_internal::AllocateStatsSlot()) {}
+IoManager::IoManager(Options options) : IoManager(RcuDomain::Default(), options) {}
+
+IoManager::IoManager(RcuDomain& domain, Options options)
+    : bus_(domain),
+      statistics_(options.statistics),
+      unclaimed_slot_(manager_internal::AllocateStatsSlot()) {}
 
 IoManager::~IoManager() {
   std::vector<uint32_t> slots{unclaimed_slot_};
@@ -237,15 +241,14 @@ absl::Status IoManager::MoveDeviceIo(const Resource& from, uint64_t new_base) {
   return tx.Commit();
 }
 
-absl::Status IoManager::DispatchError(const BusLookup<Handle>& hit, AddressSpace space,
+absl::Status IoManager::DispatchError(const Bus::LookupResult& hit, AddressSpace space,
                                       uint64_t address, size_t length) {
   const absl::Status status = LookupError(hit.outcome, space, address, length,
                                           hit.entry != nullptr ? &hit.entry->range : nullptr);
   // An access that starts inside a device's range counts against that device.
-  const uint32_t slot = hit.outcome == LookupOutcome::kPastEnd ? hit.entry->value.stats_slot
+  const uint32_t slot = hit.outcome == LookupOutcome::kPastEnd ? hit.hot.stats_slot
                                                                 : unclaimed_slot_;
-  manager_internal::Bump(
-      manager_internal::LocalCounters(slot).errors[static_cast<int>(status.code())], 1);
+  manager_internal::CountError(slot, static_cast<int>(status.code()));
   return status;
 }
 
@@ -253,7 +256,7 @@ absl::Status IoManager::Synchronize() { return bus_.domain().Synchronize(); }
 
 std::shared_ptr<DeviceIo> IoManager::FindDevice(AddressSpace space, uint64_t address) const {
   ReadSection section;
-  const BusLookup<Handle> hit = bus_.snapshot(section).Find(space, address, 1);
+  const Bus::LookupResult hit = bus_.snapshot(section).Find(space, address, 1);
   return hit.ok() ? hit.entry->value.device : nullptr;
 }
 

@@ -7,7 +7,9 @@
 //   design in a concurrent VMM).
 // - SharedPtrSwap: std::atomic<std::shared_ptr<const map>> to an immutable copy (ArcSwap).
 // - MutexMap: one std::mutex around an absl::btree_map.
-// - IoBusDesign: this project's IoBus.
+// - IoBusDesign: this project's IoBus (lookup + the device's virtual call).
+// - IoManagerDesign: this project's IoManager::MmioRead, the whole dispatch path (read
+//   section, lookup, range check, statistics, status, DeviceIo call).
 // Each Lookup finds the range holding the address (upper_bound, step back, check) and calls
 // the device's virtual Read with the offset. Republish inserts or removes one range far
 // from the looked-up ones, as a hot-add or hot-remove would.
@@ -25,6 +27,7 @@
 #include "absl/container/btree_map.h"
 #include "benchmarks/internal/harness.h"
 #include "bus/io_bus.h"
+#include "manager/io_manager.h"
 
 namespace dbs::bench {
 
@@ -169,6 +172,52 @@ class IoBusDesign : public DesignBase {
  private:
   IoBus<BenchDevice*> bus_;
 };
+
+// A DeviceIo answering like BenchDevice, with one virtual call per access as the others.
+class BenchDeviceIo final : public DeviceIo {
+ public:
+  explicit BenchDeviceIo(uint64_t id) : id_(id) {}
+  void Read(IoAddress base, IoAddress offset, absl::Span<uint8_t> data) override {
+    data[0] = static_cast<uint8_t>(id_ ^ offset.raw_value());
+  }
+  void Write(IoAddress, IoAddress, absl::Span<const uint8_t>) override {}
+
+ private:
+  uint64_t id_;
+};
+
+template <bool kStatistics>
+class IoManagerDesignT : public DesignBase {
+ public:
+  static constexpr const char* kName =
+      kStatistics ? "IoManager dispatch" : "IoManager, no statistics";
+  void Build(const std::vector<BenchRange>& ranges) {
+    IoManager::Transaction tx = io_.Begin();
+    for (const BenchRange& r : ranges) {
+      if (!tx.Register(std::make_shared<BenchDeviceIo>(r.base), {MmioRange{r.base, r.size}}).ok()) {
+        std::abort();
+      }
+    }
+    if (!tx.Commit().ok()) std::abort();
+  }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE uint64_t Lookup(uint64_t address) {
+    uint8_t byte = 0;
+    const absl::Status status = io_.MmioRead(address, absl::MakeSpan(&byte, 1));
+    return status.ok() ? byte : 0;
+  }
+  void Republish() {
+    const Resource toggle = MmioRange{kToggleBase, 8};
+    if (!io_.UnregisterDeviceIo({toggle}).ok()) {
+      (void)io_.RegisterDeviceIo(std::make_shared<BenchDeviceIo>(kToggleBase), {toggle});
+    }
+  }
+  IoManager& io() { return io_; }
+
+ private:
+  IoManager io_{IoManager::Options{.statistics = kStatistics}};
+};
+using IoManagerDesign = IoManagerDesignT<true>;
+using IoManagerNoStatsDesign = IoManagerDesignT<false>;
 
 }  // namespace dbs::bench
 

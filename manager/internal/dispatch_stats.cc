@@ -8,22 +8,28 @@
 namespace dbs::manager_internal {
 namespace {
 
-CountSnapshot Load(const Counters& c) {
+CountSnapshot Load(const ThreadTable& t, uint32_t slot) {
+  const Counters& c = t.counters[slot];
   CountSnapshot s;
   s.reads = c.reads.load(std::memory_order_relaxed);
   s.writes = c.writes.load(std::memory_order_relaxed);
   s.bytes_read = c.bytes_read.load(std::memory_order_relaxed);
   s.bytes_written = c.bytes_written.load(std::memory_order_relaxed);
-  for (int i = 0; i < kStatusCodes; ++i) s.errors[i] = c.errors[i].load(std::memory_order_relaxed);
+  for (int i = 0; i < kStatusCodes; ++i) {
+    s.errors[i] = t.errors[slot].by_code[i].load(std::memory_order_relaxed);
+  }
   return s;
 }
 
-void Store(Counters& c, const CountSnapshot& s) {
+void Store(ThreadTable& t, uint32_t slot, const CountSnapshot& s) {
+  Counters& c = t.counters[slot];
   c.reads.store(s.reads, std::memory_order_relaxed);
   c.writes.store(s.writes, std::memory_order_relaxed);
   c.bytes_read.store(s.bytes_read, std::memory_order_relaxed);
   c.bytes_written.store(s.bytes_written, std::memory_order_relaxed);
-  for (int i = 0; i < kStatusCodes; ++i) c.errors[i].store(s.errors[i], std::memory_order_relaxed);
+  for (int i = 0; i < kStatusCodes; ++i) {
+    t.errors[slot].by_code[i].store(s.errors[i], std::memory_order_relaxed);
+  }
 }
 
 // Every thread's table, the counts of exited threads, and the slot bookkeeping.
@@ -45,7 +51,7 @@ CountSnapshot SumLocked(Registry& r, uint32_t slot) ABSL_EXCLUSIVE_LOCKS_REQUIRE
   CountSnapshot sum;
   if (slot < r.exited.size()) sum += r.exited[slot];
   for (const ThreadTable* table : r.threads) {
-    if (slot < table->capacity) sum += Load(table->counters[slot]);
+    if (slot < table->capacity) sum += Load(*table, slot);
   }
   return sum;
 }
@@ -59,11 +65,12 @@ struct TableOwner {
     internal::MutexLock lock(&r.mu);
     if (r.exited.size() < table->capacity) r.exited.resize(table->capacity);
     for (uint32_t slot = 0; slot < table->capacity; ++slot) {
-      r.exited[slot] += Load(table->counters[slot]);
+      r.exited[slot] += Load(*table, slot);
     }
     r.threads.erase(std::find(r.threads.begin(), r.threads.end(), table));
     tls_table = &g_empty_table;
     delete[] table->counters;
+    delete[] table->errors;
     delete table;
   }
 };
@@ -95,20 +102,25 @@ Counters& GrowThreadTable(uint32_t slot) {
   ThreadTable* table = tls_owner.table;
   const uint32_t old_capacity = table == nullptr ? 0 : table->capacity;
   const uint32_t capacity = std::max<uint32_t>({64, slot + 1, old_capacity * 2});
-  auto* counters = new Counters[capacity];
+  ThreadTable grown{capacity, new Counters[capacity], new ErrorCounters[capacity]};
   if (table == nullptr) {
     table = new ThreadTable();
     r.threads.push_back(table);
     tls_owner.table = table;
   } else {
-    for (uint32_t i = 0; i < old_capacity; ++i) Store(counters[i], Load(table->counters[i]));
+    for (uint32_t i = 0; i < old_capacity; ++i) Store(grown, i, Load(*table, i));
     delete[] table->counters;
+    delete[] table->errors;
   }
   // Summation reads the table under the same mutex, so the swap is safe.
-  table->counters = counters;
-  table->capacity = capacity;
+  *table = grown;
   tls_table = table;
-  return counters[slot];
+  return table->counters[slot];
+}
+
+void CountError(uint32_t slot, int code) {
+  LocalCounters(slot);  // makes sure the table holds `slot`
+  Bump(tls_table->errors[slot].by_code[code], 1);
 }
 
 uint32_t AllocateStatsSlot() {
