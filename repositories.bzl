@@ -12,6 +12,7 @@ names and labels, so our BUILD files never change with the source of a dependenc
     @com_google_googletest//:gtest_main          Debian libgtest-dev / libgmock-dev (1.12.1)
     @com_github_google_benchmark//:benchmark     Debian libbenchmark-dev (1.7.1)
     @liburcu//:urcu_qsbr                         Debian liburcu-dev (benchmarks only)
+    @zlib//:zlib                                 Debian zlib1g-dev (reading the boot traces)
 
 The system-library targets hold only link options: the headers are found in /usr/include.
 Bazel 4.2.3 also asks at analysis time for rules_cc, rules_java, platforms and
@@ -209,6 +210,12 @@ def dbs_device_dependencies():
             ":benchmark": "-lbenchmark -pthread",
             ":benchmark_main": "-lbenchmark_main -lbenchmark -pthread",
         },
+    )
+    maybe(
+        _system_library_repository,
+        name = "zlib",
+        package = "zlib1g-dev",
+        targets = {":zlib": "-lz"},
     )
     maybe(
         _system_library_repository,

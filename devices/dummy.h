@@ -1,0 +1,67 @@
+// devices/dummy.h — a device for tests, benchmarks and trace replay that counts (and
+// optionally records) what it is sent and answers reads with a fixed pattern.
+//
+// A read of n bytes at offset o returns `fill` (by default the bytes of `pattern(o + i)`,
+// where the default pattern is 0xff, what a PC's floating bus reads). Every access is
+// counted by kind; with `record` set, each is also logged with its base, offset and bytes.
+//
+// Thread-safety: a DeviceIoMut, not thread-safe: wrap it in MutexDevice or ManagedDevice.
+
+#ifndef DBS_DEVICE_DEVICES_DUMMY_H_
+#define DBS_DEVICE_DEVICES_DUMMY_H_
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "absl/types/span.h"
+#include "manager/device_io.h"
+#include "resources/resources.h"
+
+namespace dbs {
+
+struct DummyAccess {
+  enum Kind : uint8_t { kMmioRead, kMmioWrite, kPioRead, kPioWrite } kind;
+  uint64_t base;
+  uint64_t offset;
+  std::vector<uint8_t> data;  // what was read or written
+  friend bool operator==(const DummyAccess&, const DummyAccess&) = default;
+};
+
+struct DummyCounts {
+  uint64_t mmio_reads = 0;
+  uint64_t mmio_writes = 0;
+  uint64_t pio_reads = 0;
+  uint64_t pio_writes = 0;
+  uint64_t bytes = 0;
+  uint64_t total() const { return mmio_reads + mmio_writes + pio_reads + pio_writes; }
+};
+
+class DummyDevice : public DeviceIoMut {
+ public:
+  // `pattern(offset)` is the byte a read returns at `offset` of the range.
+  explicit DummyDevice(std::function<uint8_t(uint64_t)> pattern = {}, bool record = false);
+
+  void Read(IoAddress base, IoAddress offset, absl::Span<uint8_t> data) override;
+  void Write(IoAddress base, IoAddress offset, absl::Span<const uint8_t> data) override;
+  void PioRead(PioAddress base, PioAddress offset, absl::Span<uint8_t> data) override;
+  void PioWrite(PioAddress base, PioAddress offset, absl::Span<const uint8_t> data) override;
+
+  const DummyCounts& counts() const { return counts_; }
+  const std::vector<DummyAccess>& accesses() const { return accesses_; }
+  void Clear();
+
+ private:
+  void Fill(uint64_t offset, absl::Span<uint8_t> data) const;
+  void Note(DummyAccess::Kind kind, uint64_t base, uint64_t offset,
+            absl::Span<const uint8_t> data);
+
+  std::function<uint8_t(uint64_t)> pattern_;
+  bool record_;
+  DummyCounts counts_;
+  std::vector<DummyAccess> accesses_;
+};
+
+}  // namespace dbs
+
+#endif  // DBS_DEVICE_DEVICES_DUMMY_H_
