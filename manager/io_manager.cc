@@ -153,10 +153,16 @@ IoManager::~IoManager() {
     internal::MutexLock lock(&mu_);
     for (const auto& [device, info] : devices_) slots.push_back(info.stats_slot);
   }
-  // Dispatches still counting into the slots end within a grace period.
-  bus_.domain().Call([slots = std::move(slots)]() {
+  auto release = [slots = std::move(slots)]() {
     for (uint32_t slot : slots) manager_internal::ReleaseStatsSlot(slot);
-  });
+  };
+  // No dispatch is running (a precondition of destruction), so the slots can go back now;
+  // inside a read section they wait for a grace period instead.
+  if (ReadSection::InSection() || !bus_.domain().Synchronize().ok()) {
+    bus_.domain().Call(std::move(release));
+  } else {
+    release();
+  }
 }
 
 absl::Status IoManager::CommitTransaction(Transaction& tx) {
@@ -164,26 +170,47 @@ absl::Status IoManager::CommitTransaction(Transaction& tx) {
   internal::MutexLock lock(&mu_);
   Bus::Batch batch;
   absl::flat_hash_map<const DeviceIo*, uint32_t> fresh_slots;  // devices new to the bus
-  auto slot_of = [&](const DeviceIo* device) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (auto it = devices_.find(device); it != devices_.end()) return it->second.stats_slot;
-    auto [it, inserted] = fresh_slots.try_emplace(device, 0);
-    if (inserted) it->second = manager_internal::AllocateStatsSlot();
-    return it->second;
-  };
-  for (Transaction::Op& op : tx.ops_) {
-    std::visit(Overloaded{
-                   [&](Transaction::RegisterOp& r) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                     const uint32_t slot = slot_of(r.device.get());
-                     for (const BusRange& range : r.ranges) {
-                       batch.Insert(range, Handle{r.device, slot});
-                     }
-                   },
-                   [&](Transaction::UnregisterOp& u) {
-                     for (const BusRange& range : u.ranges) batch.Remove(range);
-                   },
-                   [&](Transaction::MoveOp& m) { batch.Move(m.from, m.new_base); },
-               },
-               op);
+  // Ranges gained (+) or lost (-) per device, and who owns each range this transaction
+  // adds, so a range added and removed in one transaction is attributed correctly.
+  absl::flat_hash_map<const DeviceIo*, int64_t> delta;
+  absl::flat_hash_map<std::pair<int, uint64_t>, const DeviceIo*> added_here;
+  {
+    ReadSection section;  // we are the only writer: this is the snapshot we change
+    const Bus::Snapshot& current = bus_.snapshot(section);
+    for (Transaction::Op& op : tx.ops_) {
+      if (auto* r = std::get_if<Transaction::RegisterOp>(&op)) {
+        const DeviceIo* device = r->device.get();
+        uint32_t slot;
+        if (auto it = devices_.find(device); it != devices_.end()) {
+          slot = it->second.stats_slot;
+        } else {
+          auto [fresh, inserted] = fresh_slots.try_emplace(device, 0);
+          if (inserted) fresh->second = manager_internal::AllocateStatsSlot();
+          slot = fresh->second;
+        }
+        for (const BusRange& range : r->ranges) {
+          batch.Insert(range, Handle{r->device, slot});
+          added_here[{static_cast<int>(range.space), range.base}] = device;
+        }
+        delta[device] += static_cast<int64_t>(r->ranges.size());
+      } else if (auto* u = std::get_if<Transaction::UnregisterOp>(&op)) {
+        for (const BusRange& range : u->ranges) {
+          batch.Remove(range);
+          const DeviceIo* owner = nullptr;
+          if (auto it = added_here.find({static_cast<int>(range.space), range.base});
+              it != added_here.end()) {
+            owner = it->second;
+          } else if (const Bus::Entry* entry = current.FindExact(range)) {
+            owner = entry->value.device.get();
+          }
+          // An unknown owner means the removal fails and nothing is published.
+          if (owner != nullptr) --delta[owner];
+        }
+      } else {
+        const auto& m = std::get<Transaction::MoveOp>(op);
+        batch.Move(m.from, m.new_base);
+      }
+    }
   }
   tx.ops_.clear();
   if (absl::Status status = bus_.Apply(std::move(batch)); !status.ok()) {
@@ -191,30 +218,26 @@ absl::Status IoManager::CommitTransaction(Transaction& tx) {
     for (const auto& [device, slot] : fresh_slots) manager_internal::ReleaseStatsSlot(slot);
     return status;
   }
-
-  // Recount which devices still have ranges. We are the only writer, so the current
-  // snapshot is the one just published.
-  absl::flat_hash_map<const DeviceIo*, DeviceInfo> devices;
-  {
-    ReadSection section;
-    const Bus::Snapshot& snapshot = bus_.snapshot(section);
-    for (AddressSpace space : {AddressSpace::kPio, AddressSpace::kMmio}) {
-      snapshot.ForEach(space, [&](const Bus::Entry& entry) {
-        auto [it, inserted] =
-            devices.try_emplace(entry.value.device.get(), DeviceInfo{entry.value.stats_slot, 0});
-        ++it->second.ranges;
-      });
+  std::vector<uint32_t> released;
+  for (const auto& [device, change] : delta) {
+    auto it = devices_.find(device);
+    if (it == devices_.end()) {
+      const uint32_t slot = fresh_slots.at(device);
+      if (change > 0) {
+        devices_.emplace(device, DeviceInfo{slot, static_cast<size_t>(change)});
+      } else {
+        released.push_back(slot);  // added and removed in one transaction
+      }
+      continue;
+    }
+    it->second.ranges = static_cast<size_t>(static_cast<int64_t>(it->second.ranges) + change);
+    if (it->second.ranges == 0) {
+      released.push_back(it->second.stats_slot);
+      devices_.erase(it);
     }
   }
-  std::vector<uint32_t> released;
-  for (const auto& [device, info] : devices_) {
-    if (!devices.contains(device)) released.push_back(info.stats_slot);
-  }
-  for (const auto& [device, slot] : fresh_slots) {
-    if (!devices.contains(device)) released.push_back(slot);  // added and removed at once
-  }
-  devices_ = std::move(devices);
   if (!released.empty()) {
+    // Dispatches that found the device before this change may still be counting.
     bus_.domain().Call([released = std::move(released)]() {
       for (uint32_t slot : released) manager_internal::ReleaseStatsSlot(slot);
     });

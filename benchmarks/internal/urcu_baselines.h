@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "benchmarks/internal/harness.h"
+#include "bus/io_bus.h"
 
 namespace dbs::bench {
 
@@ -21,6 +22,11 @@ RunResult RunUrcuQsbr(const std::vector<BenchRange>& ranges,
                       const std::vector<uint64_t>& addresses, const RunSpec& spec);
 RunResult RunUrcuMemb(const std::vector<BenchRange>& ranges,
                       const std::vector<uint64_t>& addresses, const RunSpec& spec);
+
+// Dispatch to DeviceIo devices (dispatch_designs.h) under liburcu's QSBR flavour.
+struct Registration;
+RunResult RunUrcuQsbrDispatch(AddressSpace space, const std::vector<Registration>& regs,
+                              const std::vector<uint64_t>& addresses, const RunSpec& spec);
 
 }  // namespace dbs::bench
 
