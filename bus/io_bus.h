@@ -21,9 +21,10 @@
 // for 4096 ranges) instead of copying and later freeing a whole btree per generation (about
 // 150 µs measured here), and gives readers a layout built for searching.
 //
-// READ COST. A lookup first tries the range the same thread found last time in that space
-// (a thread-local index, validated against the snapshot, so never wrong), which makes a
-// register polled in a loop, like a UART's line status, cost a few compares. Otherwise it
+// READ COST. A lookup first tries the range the same thread last found for a nearby address
+// (a 16-entry thread-local cache of indexes, validated against the snapshot, so never
+// wrong), which makes a register polled in a loop, like a UART's line status, or a driver
+// alternating between a few devices, cost a few compares. Otherwise it
 // runs a branch-free binary search over the bases (conditional moves, a fixed number of
 // steps: no mispredictions on random addresses), then one comparison for the range's end.
 // The read section around it stores only to the thread's own cache line, and a missed hint
@@ -132,9 +133,14 @@ template <typename V, typename HotOf = PointerToValue<V>>
 class IoBus;
 
 namespace io_bus_internal {
-// Per thread and address space: the index of the range the last lookup found. Written only
-// when a lookup misses it, and only to this thread's own storage.
-inline constinit thread_local uint32_t tls_hint[kAddressSpaces] ABSL_ATTRIBUTE_INITIAL_EXEC = {};
+// Per thread and address space, a small direct-mapped cache of the ranges recent lookups
+// found (indexes into the snapshot), selected by address bits 2-5, so that a driver
+// alternating between a few registers (a UART's data and status, a timer, a PCI config
+// pair) finds each without a search. Written only when a lookup misses, and only to this
+// thread's own storage.
+inline constexpr size_t kHintSlots = 16;
+inline constinit thread_local uint32_t tls_hint[kAddressSpaces][kHintSlots]
+    ABSL_ATTRIBUTE_INITIAL_EXEC = {};
 }  // namespace io_bus_internal
 
 // What Find returns: the entry, its hot projection, and the offset of the address inside
@@ -180,7 +186,8 @@ class IoBus {
       // The range this thread found last time in this space, if it still holds the address.
       // The hint is only an index, checked against this snapshot before use: a stale one
       // (another snapshot, another bus) costs a search, never a wrong answer.
-      uint32_t& hint = io_bus_internal::tls_hint[static_cast<size_t>(space)];
+      uint32_t& hint = io_bus_internal::tls_hint[static_cast<size_t>(space)]
+                                                 [(address >> 2) % io_bus_internal::kHintSlots];
       size_t lo = hint < n ? hint : 0;
       // base <= address <= last as one unsigned comparison (one predictable branch).
       if (address - bases[lo] > index.records[lo].last - bases[lo]) {

@@ -106,7 +106,7 @@ extern std::atomic<bool> g_readers_use_membarrier;
 
 ReaderSlot* AcquireSlotForThisThread();
 
-inline void EnterRead() {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void EnterRead() {
   ReaderSlot* slot = tls_slot;
   if (ABSL_PREDICT_FALSE(slot == nullptr)) slot = AcquireSlotForThisThread();
   if (slot->nesting++ != 0) return;
@@ -125,7 +125,7 @@ inline void EnterRead() {
 #endif
 }
 
-inline void LeaveRead() {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void LeaveRead() {
   ReaderSlot* slot = tls_slot;
   if (--slot->nesting != 0) return;
   // Every load of the section happens before a writer sees the slot idle.
@@ -139,8 +139,8 @@ inline void LeaveRead() {
 // began is freed. Must be destroyed on the thread that created it.
 class ABSL_SCOPED_LOCKABLE ReadSection {
  public:
-  ReadSection() { rcu_internal::EnterRead(); }
-  ~ReadSection() { rcu_internal::LeaveRead(); }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE ReadSection() { rcu_internal::EnterRead(); }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE ~ReadSection() { rcu_internal::LeaveRead(); }
   ReadSection(const ReadSection&) = delete;
   ReadSection& operator=(const ReadSection&) = delete;
 

@@ -252,6 +252,17 @@ class MutexDispatch : public DispatchDesignBase {
   SpaceMaps<Map> maps_;
 };
 
+// One access through `io`'s public dispatch; true if a device took it.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool DispatchThrough(IoManager& io, AddressSpace space,
+                                                         bool write, uint64_t address,
+                                                         absl::Span<uint8_t> data) {
+  if (space == AddressSpace::kPio) {
+    const uint16_t port = static_cast<uint16_t>(address);
+    return (write ? io.PioWrite(port, data) : io.PioRead(port, data)).ok();
+  }
+  return (write ? io.MmioWrite(address, data) : io.MmioRead(address, data)).ok();
+}
+
 class IoManagerDispatch : public DispatchDesignBase {
  public:
   static constexpr const char* kName = "IoManager (this project)";
@@ -268,11 +279,7 @@ class IoManagerDispatch : public DispatchDesignBase {
   }
   ABSL_ATTRIBUTE_ALWAYS_INLINE bool Dispatch(AddressSpace space, bool write, uint64_t address,
                                              absl::Span<uint8_t> data) {
-    if (space == AddressSpace::kPio) {
-      const uint16_t port = static_cast<uint16_t>(address);
-      return (write ? io_.PioWrite(port, data) : io_.PioRead(port, data)).ok();
-    }
-    return (write ? io_.MmioWrite(address, data) : io_.MmioRead(address, data)).ok();
+    return DispatchThrough(io_, space, write, address, data);
   }
   uint64_t Lookup(uint64_t address) {
     uint8_t byte = 0;

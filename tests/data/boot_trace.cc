@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/civil_time.h"
 
 namespace dbs::trace {
 namespace {
@@ -139,6 +140,43 @@ std::string RunfilePath(const std::string& workspace_relative) {
     }
   }
   return workspace_relative;  // bazel run starts in the runfiles tree of the workspace
+}
+
+std::optional<RecordedClock> InferRtcClock(const std::vector<Access>& accesses) {
+  constexpr int kFields[] = {0, 2, 4, 7, 8, 9};  // s, min, h, day, month, year
+  int value[10] = {};
+  bool seen[10] = {};
+  uint8_t index = 0;
+  uint32_t first_line = 0;
+  int first_second = -1;
+  for (const Access& a : accesses) {
+    if (!a.pio) continue;
+    if (a.address == 0x70 && a.write) index = a.value & 0x7f;
+    if (a.address != 0x71 || a.write || index > 9) continue;
+    const int decoded = static_cast<int>((a.value >> 4) * 10 + (a.value & 0x0f));
+    if (!seen[index]) {
+      seen[index] = true;
+      value[index] = decoded;
+      if (index == 0) {
+        first_line = a.line;
+        first_second = decoded;
+      }
+    } else if (index == 0 && decoded != first_second) {
+      for (int f : kFields) {
+        if (!seen[f]) return std::nullopt;
+      }
+      RecordedClock clock;
+      clock.start = absl::FromCivil(absl::CivilSecond(2000 + value[9], value[8], value[7],
+                                                      value[4], value[2], first_second),
+                                    absl::UTCTimeZone());
+      clock.start_line = first_line;
+      clock.per_line = absl::Seconds(1) / (a.line - first_line);
+      // Half a line late, so the second is passed at the line that first showed it.
+      clock.start += clock.per_line / 2;
+      return clock;
+    }
+  }
+  return std::nullopt;
 }
 
 std::vector<uint8_t> ValueBytes(uint64_t value, uint8_t size) {

@@ -11,10 +11,12 @@
 #define DBS_DEVICE_TESTS_DATA_BOOT_TRACE_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace dbs::trace {
 
@@ -48,6 +50,20 @@ DeviceMap Flatten(std::vector<MapRange> ranges);
 // The path of a file of this repository from a test or `bazel run` (runfiles), e.g.
 // "tests/data/traces/pc.trace.gz".
 std::string RunfilePath(const std::string& workspace_relative);
+
+// The RTC time a trace shows: the first time and date read from CMOS registers 0-9 (BCD),
+// and the pace at which its seconds advanced (one second between the first read and the
+// first read showing the next second), so a replay can inject a clock that reads what the
+// recorded boot read. nullopt if the trace reads no complete time or no second change.
+struct RecordedClock {
+  absl::Time start;         // the time read at `start_line`
+  uint32_t start_line = 0;  // the line of the first seconds read
+  absl::Duration per_line;  // time per trace line
+  absl::Time At(uint32_t line) const {
+    return start + (static_cast<int64_t>(line) - static_cast<int64_t>(start_line)) * per_line;
+  }
+};
+std::optional<RecordedClock> InferRtcClock(const std::vector<Access>& accesses);
 
 // The bytes of an access's value, little-endian.
 std::vector<uint8_t> ValueBytes(uint64_t value, uint8_t size);
