@@ -148,6 +148,7 @@ _ABSL_LINKED = {
 
 _ABSL_HEADER_ONLY = [
     "absl/algorithm:container",
+    "absl/base:config",
     "absl/base:core_headers",
     "absl/cleanup:cleanup",
     "absl/functional:any_invocable",

@@ -192,6 +192,47 @@ TEST_F(DeviceManagerTest, NullDeviceIsInvalidArgument) {
   EXPECT_THAT(devices_.AddDevice(nullptr), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// A handler registers another range for its own device while another thread removes that
+// device: RemoveDevice unregisters what DeviceManager registered and waits for the handler;
+// the handler's registration, made through the IoManager directly, stands and keeps the
+// device reachable there (and alive) until it is unregistered too.
+TEST_F(DeviceManagerTest, RegistrationInsideAHandlerWhileTheDeviceIsRemoved) {
+  auto dev = std::make_shared<FakeDevice>(ComPort());
+  ASSERT_OK_AND_ASSIGN(DeviceId id, devices_.AddDevice(dev));
+  std::atomic<bool> inside{false}, handler_done{false}, remove_returned_first{false};
+  absl::Status registered = absl::UnknownError("not called");
+  dev->on_access = [&] {
+    if (inside.exchange(true)) return;  // only the first call
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // RemoveDevice is waiting
+    registered = io_.RegisterDeviceIo(dev, {PioRange{0x2e8, 8}});
+    handler_done = true;
+  };
+  std::thread vcpu([&] {
+    uint8_t byte = 0;
+    EXPECT_OK(io_.PioRead(0x3f8, absl::MakeSpan(&byte, 1)));
+  });
+  while (!inside) std::this_thread::yield();
+  ASSERT_OK(devices_.RemoveDevice(id));
+  remove_returned_first = !handler_done.load();
+  vcpu.join();
+  EXPECT_FALSE(remove_returned_first) << "RemoveDevice returned while the handler still ran";
+  EXPECT_OK(registered);
+  uint8_t byte = 0;
+  EXPECT_THAT(io_.PioRead(0x3f8, absl::MakeSpan(&byte, 1)), StatusIs(absl::StatusCode::kNotFound));
+  const uint64_t calls = dev->calls();
+  ASSERT_OK(io_.PioRead(0x2e8, absl::MakeSpan(&byte, 1)));
+  EXPECT_EQ(dev->calls(), calls + 1);
+  EXPECT_EQ(io_.device_count(), 1u);
+  // COM1's ports and IRQ went back to the pool.
+  EXPECT_OK(resources_.AllocateDeviceResources(ComPort()).status());
+  std::weak_ptr<FakeDevice> weak = dev;
+  dev->on_access = nullptr;
+  dev.reset();
+  ASSERT_OK(io_.UnregisterDeviceIo({PioRange{0x2e8, 8}}));
+  ASSERT_OK(io_.Synchronize());
+  EXPECT_TRUE(weak.expired());
+}
+
 TEST(DeviceManagerStressTest, HotplugWhileDispatching) {
   ResourceManager resources(SmallPools());
   IoManager io;
