@@ -13,6 +13,7 @@ names and labels, so our BUILD files never change with the source of a dependenc
     @com_github_google_benchmark//:benchmark     Debian libbenchmark-dev (1.7.1)
     @liburcu//:urcu_qsbr                         Debian liburcu-dev (benchmarks only)
     @zlib//:zlib                                 Debian zlib1g-dev (reading the boot traces)
+    @unicorn//:unicorn                           Debian libunicorn-dev (the mini VMM example)
 
 The system-library targets hold only link options: the headers are found in /usr/include.
 Bazel 4.2.3 also asks at analysis time for rules_cc, rules_java, platforms and
@@ -211,6 +212,12 @@ def dbs_device_dependencies():
             ":benchmark": "-lbenchmark -pthread",
             ":benchmark_main": "-lbenchmark_main -lbenchmark -pthread",
         },
+    )
+    maybe(
+        _system_library_repository,
+        name = "unicorn",
+        package = "libunicorn-dev",
+        targets = {":unicorn": "unicorn"},
     )
     maybe(
         _system_library_repository,

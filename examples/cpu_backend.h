@@ -1,0 +1,53 @@
+// examples/cpu_backend.h — the small CPU layer of the mini VMM: something that runs 16-bit
+// real-mode guest code on a vCPU and turns its port I/O and MMIO into calls on an
+// ExitHandler. Two implementations: KVM (/dev/kvm ioctls, KVM_EXIT_IO / KVM_EXIT_MMIO) and
+// Unicorn (QEMU's TCG as a library: UC_HOOK_INSN for IN/OUT, uc_mmio_map for MMIO).
+//
+// This is an example, not part of the library: dbs_device never depends on it.
+//
+// Thread-safety: RunVcpu is called once per vCPU, each on its own thread, concurrently.
+
+#ifndef DBS_DEVICE_EXAMPLES_CPU_BACKEND_H_
+#define DBS_DEVICE_EXAMPLES_CPU_BACKEND_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace dbs::minivmm {
+
+// Where one vCPU's exits go. Called on the vCPU's own thread.
+class ExitHandler {
+ public:
+  virtual ~ExitHandler() = default;
+  virtual uint64_t In(uint16_t port, int size) = 0;
+  virtual void Out(uint16_t port, int size, uint64_t value) = 0;
+  virtual uint64_t MmioRead(uint64_t address, int size) = 0;
+  virtual void MmioWrite(uint64_t address, int size, uint64_t value) = 0;
+  // True when this vCPU should stop at its next exit.
+  virtual bool ShouldStop() = 0;
+};
+
+class CpuBackend {
+ public:
+  virtual ~CpuBackend() = default;
+  virtual std::string name() const = 0;
+  // Runs vCPU `index` in real mode from 0:`entry` with SI = `index` until it halts or its
+  // handler says stop. Returns the number of exits it took.
+  virtual absl::StatusOr<uint64_t> RunVcpu(int index, uint16_t entry, ExitHandler& handler) = 0;
+};
+
+// Guest RAM is [0, memory_size) at `memory`, shared by every vCPU; MMIO exits are expected
+// in [mmio_base, mmio_base + mmio_size).
+absl::StatusOr<std::unique_ptr<CpuBackend>> MakeKvmBackend(uint8_t* memory, size_t memory_size);
+absl::StatusOr<std::unique_ptr<CpuBackend>> MakeUnicornBackend(uint8_t* memory,
+                                                               size_t memory_size,
+                                                               uint64_t mmio_base,
+                                                               uint64_t mmio_size);
+
+}  // namespace dbs::minivmm
+
+#endif  // DBS_DEVICE_EXAMPLES_CPU_BACKEND_H_
