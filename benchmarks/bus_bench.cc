@@ -91,17 +91,14 @@ double MedianNs(const DesignEntry& design, const std::vector<BenchRange>& ranges
 
 // --- Writer-side costs ------------------------------------------------------------------
 
+// The median wall time of `body()` in µs.
 template <typename F>
 double MedianMicros(int repetitions, F&& body) {
-  std::vector<double> samples;
-  for (int r = 0; r < repetitions; ++r) {
+  return MedianOf(repetitions, [&] {
     const auto start = std::chrono::steady_clock::now();
     body();
-    samples.push_back(std::chrono::duration<double, std::micro>(
-                          std::chrono::steady_clock::now() - start)
-                          .count());
-  }
-  return Median(samples);
+    return MicrosSince(start);
+  });
 }
 
 void WriterCosts(const Options& options) {
@@ -139,9 +136,7 @@ void WriterCosts(const Options& options) {
           if (!design.bus().Insert(insert_range(i), devices[0].get()).ok()) std::abort();
         }
       }
-      samples.push_back(std::chrono::duration<double, std::micro>(
-                            std::chrono::steady_clock::now() - start)
-                            .count());
+      samples.push_back(MicrosSince(start));
     }
     return Median(samples);
   };

@@ -92,18 +92,6 @@ std::vector<uint64_t> Addresses(const std::vector<Registration>& regs, bool rand
   return AddressStream(ranges, random);
 }
 
-template <typename F>
-double MedianMicros(int repetitions, F&& body) {
-  std::vector<double> samples;
-  for (int r = 0; r < repetitions; ++r) samples.push_back(body());
-  return Median(samples);
-}
-
-double Micros(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
-      .count();
-}
-
 // A device DeviceManager can place: 8 ports and a 4 KiB MMIO window.
 class PlaceableDevice : public Device {
  public:
@@ -121,7 +109,7 @@ RegistrationCosts MeasureRegistration(const Options& options) {
   RegistrationCosts costs{};
   // With 64 devices present, as in the dispatch cases.
   const std::vector<Registration> present = RandomDevices(AddressSpace::kMmio, 64, 8);
-  costs.hot_add_us = MedianMicros(reps, [&] {
+  costs.hot_add_us = MedianOf(reps, [&] {
     ResourceManager resources = ResourceManager::X86Defaults();
     IoManagerDispatch design;
     design.Build(present);
@@ -129,9 +117,9 @@ RegistrationCosts MeasureRegistration(const Options& options) {
     auto device = std::make_shared<PlaceableDevice>();
     const auto start = std::chrono::steady_clock::now();
     if (!devices.AddDevice(device).ok()) std::abort();
-    return Micros(start);
+    return MicrosSince(start);
   });
-  costs.remove_device_us = MedianMicros(reps, [&] {
+  costs.remove_device_us = MedianOf(reps, [&] {
     ResourceManager resources = ResourceManager::X86Defaults();
     IoManagerDispatch design;
     design.Build(present);
@@ -139,9 +127,9 @@ RegistrationCosts MeasureRegistration(const Options& options) {
     absl::StatusOr<DeviceId> id = devices.AddDevice(std::make_shared<PlaceableDevice>());
     const auto start = std::chrono::steady_clock::now();
     if (!id.ok() || !devices.RemoveDevice(*id).ok()) std::abort();
-    return Micros(start);
+    return MicrosSince(start);
   });
-  costs.transaction_1000_us = MedianMicros(reps, [&] {
+  costs.transaction_1000_us = MedianOf(reps, [&] {
     IoManagerDispatch design;
     design.Build(present);
     auto device = std::make_shared<ConstantDevice>(1);
@@ -151,9 +139,9 @@ RegistrationCosts MeasureRegistration(const Options& options) {
       (void)tx.Register(device, {MmioRange{(uint64_t{1} << 41) + i * 0x1000, 0x1000}});
     }
     if (!tx.Commit().ok()) std::abort();
-    return Micros(start);
+    return MicrosSince(start);
   });
-  costs.move_us = MedianMicros(reps, [&] {
+  costs.move_us = MedianOf(reps, [&] {
     IoManagerDispatch design;
     design.Build(present);
     const Registration& r = present[present.size() / 2];
@@ -161,7 +149,7 @@ RegistrationCosts MeasureRegistration(const Options& options) {
     if (!design.io().MoveDeviceIo(MmioRange{r.base, r.size}, uint64_t{1} << 42).ok()) {
       std::abort();
     }
-    return Micros(start);
+    return MicrosSince(start);
   });
   return costs;
 }

@@ -70,22 +70,18 @@ class DeviceIoMut {
   virtual DeviceResources GetTrappedIoResources() const { return GetAssignedResources(); }
 };
 
-// Makes a DeviceIoMut a DeviceIo by serialising every call on a mutex.
-//
-//   auto uart = std::make_shared<dbs::MutexDevice<dbs::Serial16550>>(output, irq);
-//   io_manager.RegisterDeviceIo(uart, resources);
-//   uart->WithLock([](dbs::Serial16550& s) { s.EnqueueInput(bytes); });
-//
-// Handlers hold the mutex only for the call; never call back into the same device from its
-// own handler (that would deadlock, as with any non-recursive mutex).
-template <typename T>
-class MutexDevice : public DeviceIo {
-  static_assert(std::is_base_of_v<DeviceIoMut, T>, "MutexDevice wraps a DeviceIoMut");
+namespace manager_internal {
+
+// A `Base` (DeviceIo or one of its subclasses) whose handlers call a DeviceIoMut `T` held
+// under a mutex. Shared by MutexDevice and ManagedDevice.
+template <typename Base, typename T>
+class LockedDevice : public Base {
+  static_assert(std::is_base_of_v<DeviceIo, Base>, "LockedDevice is a DeviceIo");
+  static_assert(std::is_base_of_v<DeviceIoMut, T>, "LockedDevice wraps a DeviceIoMut");
 
  public:
-  // Constructs the wrapped device in place.
   template <typename... Args>
-  explicit MutexDevice(Args&&... args) : device_(std::forward<Args>(args)...) {}
+  explicit LockedDevice(Args&&... args) : device_(std::forward<Args>(args)...) {}
 
   void Read(IoAddress base, IoAddress offset, absl::Span<uint8_t> data) override {
     internal::MutexLock lock(&mu_);
@@ -103,14 +99,6 @@ class MutexDevice : public DeviceIo {
     internal::MutexLock lock(&mu_);
     device_.PioWrite(base, offset, data);
   }
-  DeviceResources GetAssignedResources() const override {
-    internal::MutexLock lock(&mu_);
-    return device_.GetAssignedResources();
-  }
-  DeviceResources GetTrappedIoResources() const override {
-    internal::MutexLock lock(&mu_);
-    return device_.GetTrappedIoResources();
-  }
 
   // Runs `f(T&)` with the device locked (to feed input, read state, ...).
   template <typename F>
@@ -124,9 +112,36 @@ class MutexDevice : public DeviceIo {
     return std::forward<F>(f)(device_);
   }
 
- private:
+ protected:
   mutable internal::Mutex mu_;
   T device_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace manager_internal
+
+// Makes a DeviceIoMut a DeviceIo by serialising every call on a mutex.
+//
+//   auto uart = std::make_shared<dbs::MutexDevice<dbs::Serial16550>>(output, irq);
+//   io_manager.RegisterDeviceIo(uart, resources);
+//   uart->WithLock([](dbs::Serial16550& s) { s.EnqueueInput(bytes); });
+//
+// Handlers hold the mutex only for the call; never call back into the same device from its
+// own handler (that would deadlock, as with any non-recursive mutex).
+template <typename T>
+class MutexDevice : public manager_internal::LockedDevice<DeviceIo, T> {
+  using Locked = manager_internal::LockedDevice<DeviceIo, T>;
+
+ public:
+  // Constructs the wrapped device in place.
+  template <typename... Args>
+  explicit MutexDevice(Args&&... args) : Locked(std::forward<Args>(args)...) {}
+
+  DeviceResources GetAssignedResources() const override {
+    return this->WithLock([](const T& d) { return d.GetAssignedResources(); });
+  }
+  DeviceResources GetTrappedIoResources() const override {
+    return this->WithLock([](const T& d) { return d.GetTrappedIoResources(); });
+  }
 };
 
 }  // namespace dbs

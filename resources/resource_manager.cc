@@ -36,6 +36,12 @@ Constraint MakeConstraint(uint64_t size, uint64_t align, const std::optional<Win
   return c;
 }
 
+// The inclusive range of `size` units at `base`; nullopt if empty or wrapping past 2^64.
+std::optional<Range> RangeOf(uint64_t base, uint64_t size) {
+  if (size == 0 || base + (size - 1) < base) return std::nullopt;
+  return Range{base, base + (size - 1)};
+}
+
 absl::Status WithContext(const absl::Status& status, const ResourceConstraint& constraint) {
   return absl::Status(status.code(),
                       absl::StrCat(ToString(constraint), ": ", status.message()));
@@ -163,27 +169,22 @@ absl::Status ResourceManager::ReserveOne(Pools& p, const Resource& resource) {
             return p.pio.Reserve(Range{base, base + r.size.raw_value() - 1});
           },
           [&](const MmioRange& r) -> absl::Status {
-            const uint64_t base = r.base.raw_value();
-            const uint64_t size = r.size.raw_value();
-            if (size == 0 || base + (size - 1) < base) {
-              return absl::InvalidArgumentError(
-                  absl::StrFormat("MMIO range %#x+%#x is empty or wraps", base, size));
+            const std::optional<Range> range = RangeOf(r.base.raw_value(), r.size.raw_value());
+            if (!range.has_value()) {
+              return absl::InvalidArgumentError(absl::StrCat(ToString(r), " is empty or wraps"));
             }
-            const Range range{base, base + size - 1};
             for (IntervalAllocator& window : p.mmio) {
-              if (window.IsFree(range)) return window.Reserve(range);
+              if (window.IsFree(*range)) return window.Reserve(*range);
             }
             return absl::ResourceExhaustedError(
-                absl::StrFormat("MMIO range %#x+%#x is not free in any window", base, size));
+                absl::StrCat(ToString(r), " is not free in any window"));
           },
           [&](const MemRange& r) -> absl::Status {
-            const uint64_t base = r.base.raw_value();
-            const uint64_t size = r.size.raw_value();
-            if (size == 0 || base + (size - 1) < base) {
-              return absl::InvalidArgumentError(
-                  absl::StrFormat("memory range %#x+%#x is empty or wraps", base, size));
+            const std::optional<Range> range = RangeOf(r.base.raw_value(), r.size.raw_value());
+            if (!range.has_value()) {
+              return absl::InvalidArgumentError(absl::StrCat(ToString(r), " is empty or wraps"));
             }
-            return p.mem.Reserve(Range{base, base + size - 1});
+            return p.mem.Reserve(*range);
           },
           [&](const LegacyIrq& r) -> absl::Status { return p.legacy_irq.Allocate(r.irq).status(); },
           [&](const MsiIrq& r) -> absl::Status {
@@ -206,27 +207,18 @@ absl::Status ResourceManager::FreeOne(Pools& p, const Resource& resource) {
             return p.pio.Free(Range{base, base + r.size.raw_value() - 1});
           },
           [&](const MmioRange& r) -> absl::Status {
-            const uint64_t base = r.base.raw_value();
-            const uint64_t size = r.size.raw_value();
-            if (size == 0 || base + (size - 1) < base) {
-              return absl::NotFoundError(
-                  absl::StrFormat("MMIO range %#x+%#x is not allocated", base, size));
-            }
-            const Range range{base, base + size - 1};
+            const std::optional<Range> range = RangeOf(r.base.raw_value(), r.size.raw_value());
             for (IntervalAllocator& window : p.mmio) {
-              if (window.IsAllocated(range)) return window.Free(range);
+              if (range.has_value() && window.IsAllocated(*range)) return window.Free(*range);
             }
-            return absl::NotFoundError(
-                absl::StrFormat("MMIO range %#x+%#x is not allocated", base, size));
+            return absl::NotFoundError(absl::StrCat(ToString(r), " is not allocated"));
           },
           [&](const MemRange& r) -> absl::Status {
-            const uint64_t base = r.base.raw_value();
-            const uint64_t size = r.size.raw_value();
-            if (size == 0 || base + (size - 1) < base) {
-              return absl::NotFoundError(
-                  absl::StrFormat("memory range %#x+%#x is not allocated", base, size));
+            const std::optional<Range> range = RangeOf(r.base.raw_value(), r.size.raw_value());
+            if (!range.has_value()) {
+              return absl::NotFoundError(absl::StrCat(ToString(r), " is not allocated"));
             }
-            return p.mem.Free(Range{base, base + size - 1});
+            return p.mem.Free(*range);
           },
           [&](const LegacyIrq& r) -> absl::Status { return p.legacy_irq.Free(r.irq); },
           [&](const MsiIrq& r) -> absl::Status { return p.msi.FreeBlock(r.base, r.size); },

@@ -12,6 +12,7 @@
 // warm-up. A progress line every two seconds; a summary with operations per second.
 // //tests:soak_test runs it for a few seconds under every sanitizer config.
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -63,6 +64,10 @@ class SoakDevice : public Device {
   std::atomic<uint64_t> calls_{0};
 };
 
+// Bytes the program has allocated and not freed (glibc's count): unlike the resident set,
+// it does not move with the allocator's arenas and fragmentation.
+long HeapInUseKiB() { return static_cast<long>(mallinfo2().uordblks / 1024); }
+
 long ResidentKiB() {
   std::ifstream statm("/proc/self/statm");
   long pages = 0, resident = 0;
@@ -79,6 +84,8 @@ int Run(double seconds, int vcpus) {
   RcuDomain domain;
   long rss_after_warmup = 0;
   long rss_final = 0;
+  long heap_after_warmup = 0;
+  long heap_final = 0;
   uint64_t lost = 0, wrong = 0, called_after_removal = 0, dispatches = 0, hot_hits = 0;
   uint64_t adds = 0, transactions = 0, moves = 0;
   RcuDomain::Stats final_stats;
@@ -203,13 +210,16 @@ int Run(double seconds, int vcpus) {
       check_removed();
       if (!warmed && elapsed >= warmup) {
         rss_after_warmup = ResidentKiB();
+        heap_after_warmup = HeapInUseKiB();
         warmed = true;
       }
       if (now >= next_report) {
-        std::printf("soak: %5.0f s  hot-adds %llu  transactions %llu  moves %llu  rss %ld KiB\n",
+        std::printf("soak: %5.0f s  hot-adds %llu  transactions %llu  moves %llu  heap %ld KiB  "
+                    "rss %ld KiB\n",
                     elapsed, static_cast<unsigned long long>(a_adds.load()),
                     static_cast<unsigned long long>(a_tx.load()),
-                    static_cast<unsigned long long>(a_moves.load()), ResidentKiB());
+                    static_cast<unsigned long long>(a_moves.load()), HeapInUseKiB(),
+                    ResidentKiB());
         std::fflush(stdout);
         next_report += std::chrono::seconds(2);
       }
@@ -219,6 +229,7 @@ int Run(double seconds, int vcpus) {
     for (auto& t : threads) t.join();
     check_removed();
     rss_final = ResidentKiB();
+    heap_final = HeapInUseKiB();
     lost = a_lost.load();
     wrong = a_wrong.load();
     dispatches = a_dispatches.load();
@@ -244,17 +255,22 @@ int Run(double seconds, int vcpus) {
   std::printf("  snapshots and entries retired %llu, reclaimed %llu\n",
               static_cast<unsigned long long>(final_stats.retired),
               static_cast<unsigned long long>(final_stats.reclaimed));
-  std::printf("  resident set after warm-up %ld KiB, at the end %ld KiB\n", rss_after_warmup,
-              rss_final);
+  std::printf("  heap in use after warm-up %ld KiB, at the end %ld KiB; resident set %ld KiB, "
+              "%ld KiB\n",
+              heap_after_warmup, heap_final, rss_after_warmup, rss_final);
   bool ok = lost == 0 && wrong == 0 && called_after_removal == 0 &&
             final_stats.retired == final_stats.reclaimed && dispatches > 0 && adds > 0 &&
             transactions > 0;
 #if !defined(ABSL_HAVE_ADDRESS_SANITIZER) && !defined(ABSL_HAVE_THREAD_SANITIZER)
-  // Flat: no more than 4 MiB or 10% above the warmed-up size (sanitizers' quarantine and
-  // shadow memory grow on their own, so the check is skipped under them).
-  const long allowed = std::max<long>(4096, rss_after_warmup / 10);
-  if (rss_after_warmup > 0 && rss_final - rss_after_warmup > allowed) {
-    std::printf("  resident set grew by %ld KiB (allowed %ld)\n", rss_final - rss_after_warmup, allowed);
+  // Flat: the heap in use (live allocations) no more than 1 MiB above its warmed-up size,
+  // and the resident set (which also holds the allocator's free lists) no more than 8 MiB.
+  // Sanitizers' quarantine and shadow memory grow on their own: skipped under them.
+  if (heap_after_warmup > 0 && heap_final - heap_after_warmup > 1024) {
+    std::printf("  heap in use grew by %ld KiB\n", heap_final - heap_after_warmup);
+    ok = false;
+  }
+  if (rss_after_warmup > 0 && rss_final - rss_after_warmup > 8192) {
+    std::printf("  resident set grew by %ld KiB\n", rss_final - rss_after_warmup);
     ok = false;
   }
 #endif

@@ -142,9 +142,21 @@ class DispatchDesignBase {
 
   AddressSpace space_ = AddressSpace::kMmio;
   ConstantDevice hotplug_device_{0x77};
+  std::vector<Registration> regs_;  // keeps the devices alive
 };
 
-class FloorDispatch : public DispatchDesignBase {
+// Lookup for the harness: a 1-byte read through Derived::Dispatch.
+template <typename Derived>
+class DispatchDesign : public DispatchDesignBase {
+ public:
+  uint64_t Lookup(uint64_t address) {
+    uint8_t byte = 0;
+    static_cast<Derived*>(this)->Dispatch(space_, false, address, absl::MakeSpan(&byte, 1));
+    return byte;
+  }
+};
+
+class FloorDispatch : public DispatchDesign<FloorDispatch> {
  public:
   static constexpr bool kWriterSafe = false;
   static constexpr const char* kName = "btree, unprotected (floor)";
@@ -156,19 +168,13 @@ class FloorDispatch : public DispatchDesignBase {
   bool Dispatch(AddressSpace space, bool write, uint64_t address, absl::Span<uint8_t> data) {
     return DispatchIn(maps_[static_cast<size_t>(space)], space, write, address, data);
   }
-  uint64_t Lookup(uint64_t address) {
-    uint8_t byte = 0;
-    Dispatch(space_, false, address, absl::MakeSpan(&byte, 1));
-    return byte;
-  }
   void Republish() {}
 
  private:
-  std::vector<Registration> regs_;  // keeps the devices alive
   SpaceMaps<Map> maps_;
 };
 
-class RwLockDispatch : public DispatchDesignBase {
+class RwLockDispatch : public DispatchDesign<RwLockDispatch> {
  public:
   static constexpr const char* kName = "shared_mutex + std::map";
   using Map = std::map<uint64_t, DispatchSlot>;
@@ -180,23 +186,17 @@ class RwLockDispatch : public DispatchDesignBase {
     std::shared_lock lock(mu_);
     return DispatchIn(maps_[static_cast<size_t>(space)], space, write, address, data);
   }
-  uint64_t Lookup(uint64_t address) {
-    uint8_t byte = 0;
-    Dispatch(space_, false, address, absl::MakeSpan(&byte, 1));
-    return byte;
-  }
   void Republish() {
     std::unique_lock lock(mu_);
     Toggle(maps_);
   }
 
  private:
-  std::vector<Registration> regs_;
   std::shared_mutex mu_;
   SpaceMaps<Map> maps_;
 };
 
-class SharedPtrDispatch : public DispatchDesignBase {
+class SharedPtrDispatch : public DispatchDesign<SharedPtrDispatch> {
  public:
   static constexpr const char* kName = "atomic<shared_ptr<map>>";
   using Maps = SpaceMaps<absl::btree_map<uint64_t, DispatchSlot>>;
@@ -208,11 +208,6 @@ class SharedPtrDispatch : public DispatchDesignBase {
     std::shared_ptr<const Maps> maps = current_.load(std::memory_order_acquire);
     return DispatchIn((*maps)[static_cast<size_t>(space)], space, write, address, data);
   }
-  uint64_t Lookup(uint64_t address) {
-    uint8_t byte = 0;
-    Dispatch(space_, false, address, absl::MakeSpan(&byte, 1));
-    return byte;
-  }
   void Republish() {
     auto next = std::make_shared<Maps>(*current_.load());
     Toggle(*next);
@@ -220,11 +215,10 @@ class SharedPtrDispatch : public DispatchDesignBase {
   }
 
  private:
-  std::vector<Registration> regs_;
   std::atomic<std::shared_ptr<const Maps>> current_;
 };
 
-class MutexDispatch : public DispatchDesignBase {
+class MutexDispatch : public DispatchDesign<MutexDispatch> {
  public:
   static constexpr const char* kName = "mutex + btree";
   using Map = absl::btree_map<uint64_t, DispatchSlot>;
@@ -236,18 +230,12 @@ class MutexDispatch : public DispatchDesignBase {
     std::lock_guard lock(mu_);
     return DispatchIn(maps_[static_cast<size_t>(space)], space, write, address, data);
   }
-  uint64_t Lookup(uint64_t address) {
-    uint8_t byte = 0;
-    Dispatch(space_, false, address, absl::MakeSpan(&byte, 1));
-    return byte;
-  }
   void Republish() {
     std::lock_guard lock(mu_);
     Toggle(maps_);
   }
 
  private:
-  std::vector<Registration> regs_;
   std::mutex mu_;
   SpaceMaps<Map> maps_;
 };
@@ -263,7 +251,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool DispatchThrough(IoManager& io, AddressS
   return (write ? io.MmioWrite(address, data) : io.MmioRead(address, data)).ok();
 }
 
-class IoManagerDispatch : public DispatchDesignBase {
+class IoManagerDispatch : public DispatchDesign<IoManagerDispatch> {
  public:
   static constexpr const char* kName = "IoManager (this project)";
   void Build(const std::vector<Registration>& regs) {
@@ -280,11 +268,6 @@ class IoManagerDispatch : public DispatchDesignBase {
   ABSL_ATTRIBUTE_ALWAYS_INLINE bool Dispatch(AddressSpace space, bool write, uint64_t address,
                                              absl::Span<uint8_t> data) {
     return DispatchThrough(io_, space, write, address, data);
-  }
-  uint64_t Lookup(uint64_t address) {
-    uint8_t byte = 0;
-    Dispatch(space_, false, address, absl::MakeSpan(&byte, 1));
-    return byte;
   }
   void Republish() {
     const Resource hot = space_ == AddressSpace::kPio ? Resource{PioRange{kHotplugBase, 8}}

@@ -166,6 +166,19 @@ inline double Median(std::vector<double> values) {
   return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
+// The median of `repetitions` values of `sample()`.
+template <typename F>
+double MedianOf(int repetitions, F&& sample) {
+  std::vector<double> values;
+  for (int r = 0; r < repetitions; ++r) values.push_back(sample());
+  return Median(values);
+}
+
+inline double MicrosSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
 }  // namespace dbs::bench
 
 #endif  // DBS_DEVICE_BENCHMARKS_INTERNAL_HARNESS_H_

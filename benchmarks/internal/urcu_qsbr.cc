@@ -1,50 +1,36 @@
-// liburcu's qsbr flavour guarding absl::btree_map snapshots (see urcu_baselines.h).
+// liburcu's QSBR flavour: readers register and report quiescent states (urcu_design.h).
 #define _LGPL_SOURCE  // inline read-side fast paths, as a real user of liburcu would
 #include <urcu/urcu-qsbr.h>
 
-#include <atomic>
-
-#include "benchmarks/internal/baselines.h"
 #include "benchmarks/internal/urcu_baselines.h"
+#include "benchmarks/internal/urcu_design.h"
 
 namespace dbs::bench {
 namespace {
 
-class UrcuQsbrDesign : public DesignBase {
- public:
-  using Map = absl::btree_map<uint64_t, MapSlot>;
-  ~UrcuQsbrDesign() { delete current_.load(); }
-  void Build(const std::vector<BenchRange>& ranges) {
-    current_.store(new Map(MakeMap<Map>(ranges)), std::memory_order_release);
-  }
-  void ThreadEnter() { urcu_qsbr_register_thread(); }
-  void ThreadLeave() { urcu_qsbr_unregister_thread(); }
-  void Quiesce() { urcu_qsbr_quiescent_state(); }
-  uint64_t Lookup(uint64_t address) {
-    urcu_qsbr_read_lock();
-    const uint64_t answer = FindAndCall(*current_.load(std::memory_order_acquire), address);
-    urcu_qsbr_read_unlock();
-    return answer;
-  }
-  void Republish() {
-    Map* old = current_.load(std::memory_order_relaxed);
-    Map* next = new Map(*old);
-    Toggle(*next, &toggle_device_);
-    current_.store(next, std::memory_order_release);
-    urcu_qsbr_synchronize_rcu();
-    delete old;
-  }
-
- private:
-  std::atomic<Map*> current_{nullptr};
+struct Qsbr {
+  static void ReadLock() { urcu_qsbr_read_lock(); }
+  static void ReadUnlock() { urcu_qsbr_read_unlock(); }
+  static void RegisterThread() { urcu_qsbr_register_thread(); }
+  static void UnregisterThread() { urcu_qsbr_unregister_thread(); }
+  static void QuiescentState() { urcu_qsbr_quiescent_state(); }
+  static void SynchronizeRcu() { urcu_qsbr_synchronize_rcu(); }
 };
 
 }  // namespace
 
 RunResult RunUrcuQsbr(const std::vector<BenchRange>& ranges,
                       const std::vector<uint64_t>& addresses, const RunSpec& spec) {
-  UrcuQsbrDesign design;
+  UrcuLookupDesign<Qsbr> design;
   design.Build(ranges);
+  return RunLookups(design, addresses, spec);
+}
+
+RunResult RunUrcuQsbrDispatch(AddressSpace space, const std::vector<Registration>& regs,
+                              const std::vector<uint64_t>& addresses, const RunSpec& spec) {
+  UrcuDispatchDesign<Qsbr> design;
+  design.UseSpace(space);
+  design.Build(regs);
   return RunLookups(design, addresses, spec);
 }
 

@@ -10,6 +10,7 @@
 
 #include "resources/allocator.h"
 #include "resources/resource_manager.h"
+#define DBS_FUZZ_TARGET "allocator_fuzz"
 #include "tests/fuzz/fuzz_input.h"
 #include "tests/testing/bitmap_allocator_model.h"
 
@@ -18,12 +19,6 @@ namespace {
 
 constexpr uint64_t kTop = ~uint64_t{0};
 
-[[noreturn]] void Fail(const char* what, int line) {
-  std::fprintf(stderr, "allocator_fuzz: model difference (%s) at line %d\n", what, line);
-  std::abort();
-}
-#define CHECK_SAME(cond, what) \
-  if (!(cond)) Fail(what, __LINE__)
 
 uint64_t Near(FuzzInput& in, uint64_t base) {
   const int64_t offset = static_cast<int64_t>(in.U16() % 288) - 16;
@@ -51,21 +46,21 @@ void FuzzIntervalAllocator(FuzzInput& in) {
       c.policy = static_cast<AllocPolicy>(in.Below(3));
       absl::StatusOr<Range> got = allocator.Allocate(c);
       absl::StatusOr<Range> want = model.Allocate(c);
-      CHECK_SAME(got.status().code() == want.status().code(), "allocate status");
-      if (want.ok()) CHECK_SAME(*got == *want, "allocated range");
+      DBS_FUZZ_CHECK(got.status().code() == want.status().code(), "allocate status");
+      if (want.ok()) DBS_FUZZ_CHECK(*got == *want, "allocated range");
     } else if (op < 5 && !model.ranges().empty()) {
       auto it = model.ranges().begin();
       std::advance(it, in.Below(static_cast<uint32_t>(model.ranges().size())));
       Range r{it->first, it->second};
       if (in.Below(6) == 0 && r.max != kTop) ++r.max;
       if (in.Below(6) == 0) ++r.min;
-      CHECK_SAME(allocator.Free(r).code() == model.Free(r).code(), "free status");
+      DBS_FUZZ_CHECK(allocator.Free(r).code() == model.Free(r).code(), "free status");
     } else {
       const uint64_t min = Near(in, base);
       const Range r{min, in.Below(8) == 0 ? min - 1 : min + in.Below(16)};
-      CHECK_SAME(allocator.Reserve(r).code() == model.Reserve(r).code(), "reserve status");
+      DBS_FUZZ_CHECK(allocator.Reserve(r).code() == model.Reserve(r).code(), "reserve status");
     }
-    CHECK_SAME(allocator.FreeRanges() == model.FreeRanges(), "free space");
+    DBS_FUZZ_CHECK(allocator.FreeRanges() == model.FreeRanges(), "free space");
   }
 }
 
@@ -81,15 +76,15 @@ void FuzzResourceManager(FuzzInput& in) {
   for (int step = 0; step < 100 && !in.empty(); ++step) {
     if (in.Below(3) == 0 && !held.empty()) {
       const size_t i = in.Below(static_cast<uint32_t>(held.size()));
-      CHECK_SAME(rm.FreeDeviceResources(held[i]).ok(), "free held");
+      DBS_FUZZ_CHECK(rm.FreeDeviceResources(held[i]).ok(), "free held");
       for (const PioRange& r : held[i].PioRanges()) {
         const uint64_t b = r.base.raw_value();
-        CHECK_SAME(pio.Free(Range{b, b + r.size.raw_value() - 1}).ok(), "model free");
+        DBS_FUZZ_CHECK(pio.Free(Range{b, b + r.size.raw_value() - 1}).ok(), "model free");
       }
       for (const Resource& r : held[i]) {
         if (const auto* irq = std::get_if<LegacyIrq>(&r)) irq_used.erase(irq->irq);
       }
-      CHECK_SAME(rm.FreeDeviceResources(held[i]).code() == absl::StatusCode::kNotFound,
+      DBS_FUZZ_CHECK(rm.FreeDeviceResources(held[i]).code() == absl::StatusCode::kNotFound,
                  "double free");
       held.erase(held.begin() + i);
       continue;
@@ -140,13 +135,13 @@ void FuzzResourceManager(FuzzInput& in) {
       }
     }
     absl::StatusOr<DeviceResources> got = rm.AllocateDeviceResources(constraints);
-    CHECK_SAME(got.status().code() == want, "device allocation status");
+    DBS_FUZZ_CHECK(got.status().code() == want, "device allocation status");
     if (!got.ok()) continue;  // and the pools are unchanged: the model was not committed
     if (std::vector<Resource>(got->begin(), got->end()) != want_resources) {
       for (const Resource& r : *got) std::fprintf(stderr, "got  %s\n", ToString(r).c_str());
       for (const Resource& r : want_resources) std::fprintf(stderr, "want %s\n", ToString(r).c_str());
       for (const ResourceConstraint& c : constraints) std::fprintf(stderr, "constraint %s\n", ToString(c).c_str());
-      Fail("device resources", __LINE__);
+      DBS_FUZZ_CHECK(false, "device resources");
     }
     pio = next_pio;
     irq_used = next_irq;
@@ -154,7 +149,7 @@ void FuzzResourceManager(FuzzInput& in) {
   }
   // Everything still free in the model can be reserved, proving the pools match it.
   for (const Range& r : pio.FreeRanges()) {
-    CHECK_SAME(rm.ReserveResources({PioRange{static_cast<uint16_t>(r.min),
+    DBS_FUZZ_CHECK(rm.ReserveResources({PioRange{static_cast<uint16_t>(r.min),
                                              static_cast<uint16_t>(r.max - r.min + 1)}})
                    .ok(),
                "free space of the PIO pool");

@@ -11,36 +11,31 @@
 #include "devices/cmos_rtc.h"
 #include "devices/i8042.h"
 #include "devices/serial16550.h"
+#define DBS_FUZZ_TARGET "devices_fuzz"
 #include "tests/fuzz/fuzz_input.h"
 
 namespace dbs::fuzz {
 namespace {
 
-[[noreturn]] void Fail(const char* what, int line) {
-  std::fprintf(stderr, "devices_fuzz: invariant broken (%s) at line %d\n", what, line);
-  std::abort();
-}
-#define CHECK_INVARIANT(cond, what) \
-  if (!(cond)) Fail(what, __LINE__)
 
 void CheckSerial(const Serial16550& uart, bool irq_line) {
   const Serial16550State& s = uart.state();
-  CHECK_INVARIANT(s.rx_count <= serial16550::kFifoSize, "FIFO depth");
-  CHECK_INVARIANT(s.rx_head < serial16550::kFifoSize, "FIFO head");
-  CHECK_INVARIANT(s.irq_level == ((s.iir & serial16550::kIirNoInt) == 0), "IRQ vs IIR");
-  CHECK_INVARIANT(irq_line == s.irq_level, "reported IRQ line");
+  DBS_FUZZ_CHECK(s.rx_count <= serial16550::kFifoSize, "FIFO depth");
+  DBS_FUZZ_CHECK(s.rx_head < serial16550::kFifoSize, "FIFO head");
+  DBS_FUZZ_CHECK(s.irq_level == ((s.iir & serial16550::kIirNoInt) == 0), "IRQ vs IIR");
+  DBS_FUZZ_CHECK(irq_line == s.irq_level, "reported IRQ line");
   const uint8_t id = s.iir & 0x0f;
-  CHECK_INVARIANT(id == 0x01 || id == 0x00 || id == 0x02 || id == 0x04 || id == 0x06 || id == 0x0c,
+  DBS_FUZZ_CHECK(id == 0x01 || id == 0x00 || id == 0x02 || id == 0x04 || id == 0x06 || id == 0x0c,
                   "IIR identification");
-  CHECK_INVARIANT((s.ier & ~serial16550::kIerMask) == 0, "IER reserved bits");
-  CHECK_INVARIANT((s.mcr & ~serial16550::kMcrMask) == 0, "MCR reserved bits");
+  DBS_FUZZ_CHECK((s.ier & ~serial16550::kIerMask) == 0, "IER reserved bits");
+  DBS_FUZZ_CHECK((s.mcr & ~serial16550::kMcrMask) == 0, "MCR reserved bits");
 }
 
 void CheckI8042(const I8042& kbc) {
   const I8042State& s = kbc.state();
-  CHECK_INVARIANT(s.output.size() <= 64, "output queue bound");
-  CHECK_INVARIANT(((s.status & i8042::kStatusOutputFull) != 0) == !s.output.empty(), "OBF");
-  CHECK_INVARIANT((s.status & i8042::kStatusInputFull) == 0, "IBF");
+  DBS_FUZZ_CHECK(s.output.size() <= 64, "output queue bound");
+  DBS_FUZZ_CHECK(((s.status & i8042::kStatusOutputFull) != 0) == !s.output.empty(), "OBF");
+  DBS_FUZZ_CHECK((s.status & i8042::kStatusInputFull) == 0, "IBF");
 }
 
 void RunOne(FuzzInput& in) {
@@ -84,7 +79,7 @@ void RunOne(FuzzInput& in) {
       } else {
         rtc.PioRead(PioAddress{0x70}, PioAddress{offset}, absl::MakeSpan(data));
       }
-      CHECK_INVARIANT(rtc.state().index < cmos_rtc::kCmosSize, "CMOS index");
+      DBS_FUZZ_CHECK(rtc.state().index < cmos_rtc::kCmosSize, "CMOS index");
       // With BCD selected, every time register reads as valid BCD.
       if (!(rtc.state().reg_b & cmos_rtc::kRegBBinary) && !(rtc.state().reg_b & cmos_rtc::kRegBSet)) {
         const uint8_t saved = rtc.state().index;
@@ -92,7 +87,7 @@ void RunOne(FuzzInput& in) {
                             cmos_rtc::kMonth, cmos_rtc::kYear}) {
           rtc.WritePort(0, reg);
           const uint8_t v = rtc.ReadPort(1);
-          CHECK_INVARIANT((v & 0x0f) <= 9 && (v >> 4) <= 9, "BCD time register");
+          DBS_FUZZ_CHECK((v & 0x0f) <= 9 && (v >> 4) <= 9, "BCD time register");
         }
         rtc.WritePort(0, saved);
       }

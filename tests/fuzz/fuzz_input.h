@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 
 namespace dbs::fuzz {
 
@@ -31,7 +33,18 @@ class FuzzInput {
   size_t pos_ = 0;
 };
 
+// Reports a difference from the model (or a broken invariant) and aborts, which libFuzzer
+// records as a finding and the corpus-replay test as a failure.
+[[noreturn]] inline void Fail(const char* target, const char* what, const char* file, int line) {
+  std::fprintf(stderr, "%s: model difference or broken invariant (%s) at %s:%d\n", target, what,
+               file, line);
+  std::abort();
+}
+
 }  // namespace dbs::fuzz
+
+#define DBS_FUZZ_CHECK(cond, what) \
+  if (!(cond)) ::dbs::fuzz::Fail(DBS_FUZZ_TARGET, what, __FILE__, __LINE__)
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 

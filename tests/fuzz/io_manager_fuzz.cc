@@ -11,6 +11,7 @@
 
 #include "bus/rcu.h"
 #include "manager/io_manager.h"
+#define DBS_FUZZ_TARGET "io_manager_fuzz"
 #include "tests/fuzz/fuzz_input.h"
 
 namespace dbs::fuzz {
@@ -18,12 +19,6 @@ namespace {
 
 constexpr uint64_t kTop = ~uint64_t{0};
 
-[[noreturn]] void Fail(const char* what, int line) {
-  std::fprintf(stderr, "io_manager_fuzz: model difference (%s) at line %d\n", what, line);
-  std::abort();
-}
-#define CHECK_SAME(cond, what) \
-  if (!(cond)) Fail(what, __LINE__)
 
 struct Call {
   bool pio = false;
@@ -170,7 +165,7 @@ void RunOne(FuzzInput& in) {
           }
           if (want == absl::StatusCode::kOk) model = next;
         }
-        CHECK_SAME(got == want, "register status");
+        DBS_FUZZ_CHECK(got == want, "register status");
         break;
       }
       case 1: {  // unregister 1-2 ranges, usually registered ones
@@ -192,7 +187,7 @@ void RunOne(FuzzInput& in) {
           if ((want = next.Remove(r)) != absl::StatusCode::kOk) break;
         }
         if (want == absl::StatusCode::kOk) model = next;
-        CHECK_SAME(got == want, "unregister status");
+        DBS_FUZZ_CHECK(got == want, "unregister status");
         break;
       }
       case 2: {  // a transaction of 1-4 changes
@@ -210,26 +205,26 @@ void RunOne(FuzzInput& in) {
             const absl::StatusCode recorded = tx.Register(devices[dev], {ToResource(r)}).code();
             const absl::StatusCode expected = Model::Valid(r) ? absl::StatusCode::kOk
                                                               : absl::StatusCode::kInvalidArgument;
-            CHECK_SAME(recorded == expected, "transaction register status");
+            DBS_FUZZ_CHECK(recorded == expected, "transaction register status");
             if (recorded == absl::StatusCode::kOk && want == absl::StatusCode::kOk) {
               want = next.Insert(r, dev);
             }
           } else if (kind == 1) {
-            CHECK_SAME(tx.Unregister({ToResource(r)}).ok(), "transaction unregister recorded");
+            DBS_FUZZ_CHECK(tx.Unregister({ToResource(r)}).ok(), "transaction unregister recorded");
             if (want == absl::StatusCode::kOk) want = next.Remove(r);
           } else {
             const uint64_t to = DecodeRange(in).base;
-            CHECK_SAME(tx.Move(ToResource(r), to).ok(), "transaction move recorded");
+            DBS_FUZZ_CHECK(tx.Move(ToResource(r), to).ok(), "transaction move recorded");
             if (want == absl::StatusCode::kOk) want = next.Move(r, to);
           }
         }
         if (in.Below(8) == 0) {
           tx.Cancel();
-          CHECK_SAME(tx.Commit().code() == absl::StatusCode::kFailedPrecondition, "cancelled");
+          DBS_FUZZ_CHECK(tx.Commit().code() == absl::StatusCode::kFailedPrecondition, "cancelled");
           break;
         }
         const absl::StatusCode got = tx.Commit().code();
-        CHECK_SAME(got == want, "transaction status");
+        DBS_FUZZ_CHECK(got == want, "transaction status");
         if (want == absl::StatusCode::kOk) model = next;
         break;
       }
@@ -241,7 +236,7 @@ void RunOne(FuzzInput& in) {
         if (!Representable(from)) break;
         const absl::StatusCode got = io.MoveDeviceIo(ToResource(from), to).code();
         const absl::StatusCode want = model.Move(from, to);
-        CHECK_SAME(got == want, "move status");
+        DBS_FUZZ_CHECK(got == want, "move status");
         break;
       }
       default: {  // dispatch
@@ -280,16 +275,16 @@ void RunOne(FuzzInput& in) {
             }
           }
         }
-        CHECK_SAME(status.code() == want, "dispatch status");
+        DBS_FUZZ_CHECK(status.code() == want, "dispatch status");
         for (int d = 0; d < 4; ++d) {
           const uint64_t expected_calls = before[d] + (d == device ? 1 : 0);
-          CHECK_SAME(devices[d]->calls == expected_calls, "which device was called");
+          DBS_FUZZ_CHECK(devices[d]->calls == expected_calls, "which device was called");
         }
-        if (device >= 0) CHECK_SAME(devices[device]->last == call, "base, offset, length");
+        if (device >= 0) DBS_FUZZ_CHECK(devices[device]->last == call, "base, offset, length");
         break;
       }
     }
-    CHECK_SAME(io.range_count() == model.ranges.size(), "range count");
+    DBS_FUZZ_CHECK(io.range_count() == model.ranges.size(), "range count");
   }
 }
 
