@@ -131,7 +131,7 @@ uint8_t CmosRtc::ReadRegister(uint8_t index) {
     case kYear:
       return Encode(static_cast<int>(cs.year() % 100));
     case kCentury:
-      return Encode(static_cast<int>(cs.year() / 100));
+      return Encode(static_cast<int>(cs.year() / 100 % 100));
     case kRegA: {
       const absl::Duration into_second = (now - absl::UnixEpoch()) -
                                          absl::Floor(now - absl::UnixEpoch(), absl::Seconds(1));
@@ -174,8 +174,11 @@ void CmosRtc::WriteRegister(uint8_t index, uint8_t value) {
       case kCentury: year = Decode(value) * 100 + year % 100; break;
     }
     // CivilSecond normalises out-of-range fields (a guest writing garbage gets some valid
-    // time, never a crash).
-    const absl::CivilSecond updated(year, month, day, hour, minute, second);
+    // time, never a crash); the year is then kept within what the registers can show
+    // (0000-9999: two BCD digits of year and two of century).
+    absl::CivilSecond updated(year, month, day, hour, minute, second);
+    if (updated.year() < 0) updated = absl::CivilSecond(0, 1, 1, 0, 0, 0);
+    if (updated.year() > 9999) updated = absl::CivilSecond(9999, 12, 31, 23, 59, 59);
     if (state_.reg_b & kRegBSet) {
       state_.held = updated;
     } else {

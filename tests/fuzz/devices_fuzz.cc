@@ -84,7 +84,7 @@ void RunOne(FuzzInput& in) {
       if (!(rtc.state().reg_b & cmos_rtc::kRegBBinary) && !(rtc.state().reg_b & cmos_rtc::kRegBSet)) {
         const uint8_t saved = rtc.state().index;
         for (uint8_t reg : {cmos_rtc::kSeconds, cmos_rtc::kMinutes, cmos_rtc::kDayOfMonth,
-                            cmos_rtc::kMonth, cmos_rtc::kYear}) {
+                            cmos_rtc::kMonth, cmos_rtc::kYear, cmos_rtc::kCentury}) {
           rtc.WritePort(0, reg);
           const uint8_t v = rtc.ReadPort(1);
           DBS_FUZZ_CHECK((v & 0x0f) <= 9 && (v >> 4) <= 9, "BCD time register");
