@@ -101,11 +101,12 @@ FreeNode* Merge(FreeNode* a, FreeNode* b) {
   return b;
 }
 
-// The node with the lowest start in [lo, hi] whose range fits `size` at alignment 2^k.
-// `lo_ok` / `hi_ok` say that every key of the subtree is already known to be >= lo / <= hi;
-// once both hold the summary is exact and the walk follows one path.
-const FreeNode* Leftmost(const FreeNode* t, uint64_t lo, uint64_t hi, bool lo_ok, bool hi_ok,
-                         int k, uint64_t size) {
+// The node with the lowest (kLowest) or highest start in [lo, hi] whose range fits `size`
+// at alignment 2^k. `lo_ok` / `hi_ok` say that every key of the subtree is already known to
+// be >= lo / <= hi; once both hold the summary is exact and the walk follows one path.
+template <bool kLowest>
+const FreeNode* Extreme(const FreeNode* t, uint64_t lo, uint64_t hi, bool lo_ok, bool hi_ok,
+                        int k, uint64_t size) {
   while (t != nullptr && t->best[k] >= size) {
     if (!lo_ok && t->start < lo) {
       t = t->right;
@@ -115,30 +116,18 @@ const FreeNode* Leftmost(const FreeNode* t, uint64_t lo, uint64_t hi, bool lo_ok
       t = t->left;
       continue;
     }
-    if (const FreeNode* found = Leftmost(t->left, lo, hi, lo_ok, true, k, size)) return found;
+    // `t` is inside: try the nearer subtree first, then `t`, then go on to the farther one.
+    const FreeNode* found = kLowest ? Extreme<kLowest>(t->left, lo, hi, lo_ok, true, k, size)
+                                    : Extreme<kLowest>(t->right, lo, hi, true, hi_ok, k, size);
+    if (found != nullptr) return found;
     if (Capacity(t->start, t->end, uint64_t{1} << k) >= size) return t;
-    t = t->right;
-    lo_ok = true;
-  }
-  return nullptr;
-}
-
-// The node with the highest start in [lo, hi] whose range fits; mirror of Leftmost.
-const FreeNode* Rightmost(const FreeNode* t, uint64_t lo, uint64_t hi, bool lo_ok, bool hi_ok,
-                          int k, uint64_t size) {
-  while (t != nullptr && t->best[k] >= size) {
-    if (!lo_ok && t->start < lo) {
+    if (kLowest) {
       t = t->right;
-      continue;
-    }
-    if (!hi_ok && t->start > hi) {
+      lo_ok = true;
+    } else {
       t = t->left;
-      continue;
+      hi_ok = true;
     }
-    if (const FreeNode* found = Rightmost(t->right, lo, hi, true, hi_ok, k, size)) return found;
-    if (Capacity(t->start, t->end, uint64_t{1} << k) >= size) return t;
-    t = t->left;
-    hi_ok = true;
   }
   return nullptr;
 }
@@ -262,10 +251,10 @@ std::optional<uint64_t> IntervalAllocator::FindFit(const Constraint& c, uint64_t
   auto inside = [&](bool lowest) -> std::optional<uint64_t> {
     if (inside_empty) return std::nullopt;
     const FreeNode* n =
-        lowest ? allocator_internal::Leftmost(free_root_.get(), inside_lo, inside_hi, false,
-                                              false, k, c.size)
-               : allocator_internal::Rightmost(free_root_.get(), inside_lo, inside_hi, false,
-                                               false, k, c.size);
+        lowest ? allocator_internal::Extreme<true>(free_root_.get(), inside_lo, inside_hi, false,
+                                                   false, k, c.size)
+               : allocator_internal::Extreme<false>(free_root_.get(), inside_lo, inside_hi, false,
+                                                    false, k, c.size);
     if (n == nullptr) return std::nullopt;
     return lowest ? LowestFit(n->start, n->end, c.size, c.align)
                   : HighestFit(n->start, n->end, c.size, c.align);

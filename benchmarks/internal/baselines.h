@@ -86,26 +86,6 @@ class UnprotectedBtree : public DesignBase {
   absl::btree_map<uint64_t, MapSlot> map_;
 };
 
-class RwLockMap : public DesignBase {
- public:
-  static constexpr const char* kName = "shared_mutex + std::map";
-  void Build(const std::vector<BenchRange>& ranges) {
-    map_ = MakeMap<std::map<uint64_t, MapSlot>>(ranges);
-  }
-  uint64_t Lookup(uint64_t address) {
-    std::shared_lock lock(mu_);
-    return FindAndCall(map_, address);
-  }
-  void Republish() {
-    std::unique_lock lock(mu_);
-    Toggle(map_, &toggle_device_);
-  }
-
- private:
-  std::shared_mutex mu_;
-  std::map<uint64_t, MapSlot> map_;
-};
-
 class SharedPtrSwap : public DesignBase {
  public:
   static constexpr const char* kName = "atomic<shared_ptr<map>>";
@@ -127,24 +107,35 @@ class SharedPtrSwap : public DesignBase {
   std::atomic<std::shared_ptr<const Map>> current_;
 };
 
-class MutexMap : public DesignBase {
+// A map behind a lock: `ReadLock<Mutex>` for lookups, std::unique_lock for changes.
+template <typename Map, typename Mutex, template <typename> class ReadLock>
+class LockedMap : public DesignBase {
  public:
-  static constexpr const char* kName = "mutex + btree";
-  void Build(const std::vector<BenchRange>& ranges) {
-    map_ = MakeMap<absl::btree_map<uint64_t, MapSlot>>(ranges);
-  }
+  void Build(const std::vector<BenchRange>& ranges) { map_ = MakeMap<Map>(ranges); }
   uint64_t Lookup(uint64_t address) {
-    std::lock_guard lock(mu_);
+    ReadLock<Mutex> lock(mu_);
     return FindAndCall(map_, address);
   }
   void Republish() {
-    std::lock_guard lock(mu_);
+    std::unique_lock<Mutex> lock(mu_);
     Toggle(map_, &toggle_device_);
   }
 
  private:
-  std::mutex mu_;
-  absl::btree_map<uint64_t, MapSlot> map_;
+  Mutex mu_;
+  Map map_;
+};
+
+class RwLockMap
+    : public LockedMap<std::map<uint64_t, MapSlot>, std::shared_mutex, std::shared_lock> {
+ public:
+  static constexpr const char* kName = "shared_mutex + std::map";
+};
+
+class MutexMap
+    : public LockedMap<absl::btree_map<uint64_t, MapSlot>, std::mutex, std::unique_lock> {
+ public:
+  static constexpr const char* kName = "mutex + btree";
 };
 
 class IoBusDesign : public DesignBase {

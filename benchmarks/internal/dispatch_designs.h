@@ -174,28 +174,6 @@ class FloorDispatch : public DispatchDesign<FloorDispatch> {
   SpaceMaps<Map> maps_;
 };
 
-class RwLockDispatch : public DispatchDesign<RwLockDispatch> {
- public:
-  static constexpr const char* kName = "shared_mutex + std::map";
-  using Map = std::map<uint64_t, DispatchSlot>;
-  void Build(const std::vector<Registration>& regs) {
-    regs_ = regs;
-    maps_ = MakeMaps<Map>(regs);
-  }
-  bool Dispatch(AddressSpace space, bool write, uint64_t address, absl::Span<uint8_t> data) {
-    std::shared_lock lock(mu_);
-    return DispatchIn(maps_[static_cast<size_t>(space)], space, write, address, data);
-  }
-  void Republish() {
-    std::unique_lock lock(mu_);
-    Toggle(maps_);
-  }
-
- private:
-  std::shared_mutex mu_;
-  SpaceMaps<Map> maps_;
-};
-
 class SharedPtrDispatch : public DispatchDesign<SharedPtrDispatch> {
  public:
   static constexpr const char* kName = "atomic<shared_ptr<map>>";
@@ -218,26 +196,39 @@ class SharedPtrDispatch : public DispatchDesign<SharedPtrDispatch> {
   std::atomic<std::shared_ptr<const Maps>> current_;
 };
 
-class MutexDispatch : public DispatchDesign<MutexDispatch> {
+// A map behind a lock: `ReadLock<Mutex>` for dispatch, std::unique_lock for changes.
+template <typename Derived, typename Map, typename Mutex, template <typename> class ReadLock>
+class LockedMapDispatch : public DispatchDesign<Derived> {
  public:
-  static constexpr const char* kName = "mutex + btree";
-  using Map = absl::btree_map<uint64_t, DispatchSlot>;
   void Build(const std::vector<Registration>& regs) {
-    regs_ = regs;
+    this->regs_ = regs;
     maps_ = MakeMaps<Map>(regs);
   }
   bool Dispatch(AddressSpace space, bool write, uint64_t address, absl::Span<uint8_t> data) {
-    std::lock_guard lock(mu_);
+    ReadLock<Mutex> lock(mu_);
     return DispatchIn(maps_[static_cast<size_t>(space)], space, write, address, data);
   }
   void Republish() {
-    std::lock_guard lock(mu_);
-    Toggle(maps_);
+    std::unique_lock<Mutex> lock(mu_);
+    this->Toggle(maps_);
   }
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
   SpaceMaps<Map> maps_;
+};
+
+class RwLockDispatch : public LockedMapDispatch<RwLockDispatch, std::map<uint64_t, DispatchSlot>,
+                                                std::shared_mutex, std::shared_lock> {
+ public:
+  static constexpr const char* kName = "shared_mutex + std::map";
+};
+
+class MutexDispatch
+    : public LockedMapDispatch<MutexDispatch, absl::btree_map<uint64_t, DispatchSlot>, std::mutex,
+                               std::unique_lock> {
+ public:
+  static constexpr const char* kName = "mutex + btree";
 };
 
 // One access through `io`'s public dispatch; true if a device took it.
