@@ -7,15 +7,7 @@
 #include "absl/strings/str_join.h"
 
 namespace dbs {
-
 namespace {
-
-template <typename... F>
-struct Overloaded : F... {
-  using F::operator()...;
-};
-template <typename... F>
-Overloaded(F...) -> Overloaded<F...>;
 
 DeviceStats ToDeviceStats(const manager_internal::CountSnapshot& counts) {
   DeviceStats stats;

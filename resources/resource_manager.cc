@@ -6,18 +6,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "resources/internal/overloaded.h"
 
 namespace dbs {
+
+using internal::Overloaded;
+
 namespace {
 
 constexpr uint32_t kMaxPciMsiVectors = 32;
-
-template <typename... F>
-struct Overloaded : F... {
-  using F::operator()...;
-};
-template <typename... F>
-Overloaded(F...) -> Overloaded<F...>;
 
 IdAllocator MakeIdPool(const Range& range) {
   constexpr uint64_t kMax32 = std::numeric_limits<uint32_t>::max();

@@ -5,8 +5,11 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "resources/internal/overloaded.h"
 
 namespace dbs {
+
+using internal::Overloaded;
 
 absl::StatusOr<PioAddress> PioAddress::FromIoAddress(IoAddress address) {
   if (address.raw_value() > std::numeric_limits<uint16_t>::max()) {
@@ -56,13 +59,6 @@ std::string WindowSuffix(const std::optional<Window>& window) {
   if (!window.has_value()) return "";
   return absl::StrFormat(" in [%#x, %#x]", window->min.raw_value(), window->max.raw_value());
 }
-
-template <typename... F>
-struct Overloaded : F... {
-  using F::operator()...;
-};
-template <typename... F>
-Overloaded(F...) -> Overloaded<F...>;
 
 }  // namespace
 

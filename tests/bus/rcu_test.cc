@@ -21,6 +21,29 @@ void CountingDelete(void* p) {
   g_deleted.fetch_add(1);
 }
 
+// A thread inside a read section until Release(); constructed once it is inside.
+class HeldReader {
+ public:
+  HeldReader()
+      : thread_([this] {
+          ReadSection section;
+          inside_ = true;
+          while (!release_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }) {
+    while (!inside_) std::this_thread::yield();
+  }
+  ~HeldReader() { Release(); }
+  void Release() {
+    release_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<bool> inside_{false};
+  std::atomic<bool> release_{false};
+  std::thread thread_;
+};
+
 TEST(ReadSectionTest, NestsAndReportsInSection) {
   EXPECT_FALSE(ReadSection::InSection());
   {
@@ -44,14 +67,7 @@ TEST(RcuDomainTest, SynchronizeInsideASectionIsFailedPrecondition) {
 TEST(RcuDomainTest, RetiredObjectOutlivesAReaderThatBeganBefore) {
   RcuDomain domain;
   g_deleted = 0;
-  std::atomic<bool> reader_inside{false};
-  std::atomic<bool> release_reader{false};
-  std::thread reader([&] {
-    ReadSection section;
-    reader_inside = true;
-    while (!release_reader) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  });
-  while (!reader_inside) std::this_thread::yield();
+  HeldReader reader;
 
   domain.Retire(new int(7), &CountingDelete);
   std::atomic<bool> synchronized{false};
@@ -63,9 +79,8 @@ TEST(RcuDomainTest, RetiredObjectOutlivesAReaderThatBeganBefore) {
   domain.Poll();
   EXPECT_FALSE(synchronized.load());
   EXPECT_EQ(g_deleted.load(), 0);
-  release_reader = true;
+  reader.Release();
   writer.join();
-  reader.join();
   EXPECT_TRUE(synchronized.load());
   EXPECT_EQ(g_deleted.load(), 1);
   EXPECT_EQ(domain.stats().reclaimed, 1u);
@@ -75,19 +90,11 @@ TEST(RcuDomainTest, ReaderThatBeginsAfterRetireDoesNotDelayReclamation) {
   RcuDomain domain;
   g_deleted = 0;
   domain.Retire(new int(1), &CountingDelete);
-  std::atomic<bool> reader_inside{false};
-  std::atomic<bool> release_reader{false};
-  std::thread reader([&] {
-    ReadSection section;
-    reader_inside = true;
-    while (!release_reader) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  });
-  while (!reader_inside) std::this_thread::yield();
+  HeldReader reader;
   // The reader began after the retirement, so a poll may free the object at once.
   domain.Poll();
   EXPECT_EQ(g_deleted.load(), 1);
-  release_reader = true;
-  reader.join();
+  reader.Release();
 }
 
 TEST(RcuDomainTest, RetireInsideASectionNeverWaits) {
