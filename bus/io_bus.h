@@ -148,13 +148,13 @@ inline constinit thread_local uint32_t tls_hint[kAddressSpaces][kHintSlots]
     ABSL_ATTRIBUTE_INITIAL_EXEC = {};
 }  // namespace io_bus_internal
 
-// What Find returns: the entry, its hot projection, and the offset of the address inside
-// its range.
+// What Find returns: the entry, its hot projection (in the snapshot's read index, valid
+// as long as the snapshot), and the offset of the address inside its range.
 template <typename V, typename HotOf = PointerToValue<V>>
 struct BusLookup {
   using Hot = std::invoke_result_t<HotOf, const V&>;
   const BusEntry<V>* entry = nullptr;
-  Hot hot{};
+  const Hot* hot = nullptr;
   uint64_t offset = 0;
   LookupOutcome outcome = LookupOutcome::kNoRange;
 
@@ -210,7 +210,7 @@ class IoBus {
       }
       const Record& record = index.records[lo];
       out.entry = index.entries[lo];  // a separate array: dispatch that needs only `hot`
-      out.hot = record.hot;           // never loads it
+      out.hot = &record.hot;          // never loads it
 
       out.offset = address - bases[lo];
       // Inside [address, record.last]: the access fits iff length - 1 <= last - address.

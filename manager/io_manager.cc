@@ -256,12 +256,13 @@ absl::Status IoManager::MoveDeviceIo(const Resource& from, uint64_t new_base) {
   return tx.Commit();
 }
 
-absl::Status IoManager::DispatchError(const Bus::LookupResult& hit, AddressSpace space,
+absl::Status IoManager::DispatchError(const Bus::Snapshot& snapshot, AddressSpace space,
                                       uint64_t address, size_t length) {
+  const Bus::LookupResult hit = snapshot.Find(space, address, length);  // the same answer
   const absl::Status status = LookupError(hit.outcome, space, address, length,
                                           hit.entry != nullptr ? &hit.entry->range : nullptr);
   // An access that starts inside a device's range counts against that device.
-  const uint32_t slot = hit.outcome == LookupOutcome::kPastEnd ? hit.hot.stats_slot
+  const uint32_t slot = hit.outcome == LookupOutcome::kPastEnd ? hit.hot->stats_slot
                                                                 : unclaimed_slot_;
   manager_internal::CountError(slot, static_cast<int>(status.code()));
   return status;

@@ -177,6 +177,43 @@ class BenchDeviceIo final : public DeviceIo {
   uint64_t id_;
 };
 
+// IoBus mapping ranges straight to DeviceIo pointers, calling the device the way IoManager
+// does (base, offset, a span for the data): the bare lookup plus the same virtual call, and
+// nothing else (no statistics, no status). What IoManager's own overhead is measured against.
+class IoBusDeviceIoDesign : public DesignBase {
+ public:
+  static constexpr const char* kName = "IoBus + DeviceIo call";
+  void Build(const std::vector<BenchRange>& ranges) {
+    IoBus<DeviceIo*, Identity>::Batch batch;
+    for (const BenchRange& r : ranges) {
+      devices_.push_back(std::make_unique<BenchDeviceIo>(r.base));
+      batch.Insert(BusRange{AddressSpace::kMmio, r.base, r.size}, devices_.back().get());
+    }
+    if (!bus_.Apply(std::move(batch)).ok()) std::abort();
+  }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE uint64_t Lookup(uint64_t address) {
+    ReadSection section;
+    const auto hit = bus_.snapshot(section).Find(AddressSpace::kMmio, address, 1);
+    if (ABSL_PREDICT_FALSE(!hit.ok())) return 0;
+    uint8_t byte = 0;
+    (*hit.hot)->Read(IoAddress{address - hit.offset}, IoAddress{hit.offset},
+                     absl::MakeSpan(&byte, 1));
+    return byte;
+  }
+  void Republish() {
+    const BusRange toggle{AddressSpace::kMmio, kToggleBase, 8};
+    if (!bus_.Remove(toggle).ok()) (void)bus_.Insert(toggle, &toggle_device_io_);
+  }
+
+ private:
+  struct Identity {
+    DeviceIo* operator()(DeviceIo* device) const { return device; }
+  };
+  std::vector<std::unique_ptr<BenchDeviceIo>> devices_;
+  BenchDeviceIo toggle_device_io_{kToggleBase};
+  IoBus<DeviceIo*, Identity> bus_;
+};
+
 template <bool kStatistics>
 class IoManagerDesignT : public DesignBase {
  public:

@@ -9,27 +9,37 @@ namespace dbs::manager_internal {
 namespace {
 
 CountSnapshot Load(const ThreadTable& t, uint32_t slot) {
-  const Counters& c = t.counters[slot];
   CountSnapshot s;
-  s.reads = c.reads.load(std::memory_order_relaxed);
-  s.writes = c.writes.load(std::memory_order_relaxed);
-  s.bytes_read = c.bytes_read.load(std::memory_order_relaxed);
-  s.bytes_written = c.bytes_written.load(std::memory_order_relaxed);
+  uint64_t* count[2] = {&s.reads, &s.writes};
+  uint64_t* bytes[2] = {&s.bytes_read, &s.bytes_written};
+  for (int write = 0; write < 2; ++write) {
+    for (int k = 0; k < kSizeClasses; ++k) {
+      const uint64_t n = t.by_size[write][k][slot].load(std::memory_order_relaxed);
+      *count[write] += n;
+      *bytes[write] += n << k;
+    }
+    const uint64_t odd = t.rare[slot].odd_accesses[write].load(std::memory_order_relaxed);
+    *count[write] += odd;
+    *bytes[write] += t.rare[slot].odd_bytes[write].load(std::memory_order_relaxed);
+  }
   for (int i = 0; i < kStatusCodes; ++i) {
-    s.errors[i] = t.errors[slot].by_code[i].load(std::memory_order_relaxed);
+    s.errors[i] = t.rare[slot].errors[i].load(std::memory_order_relaxed);
   }
   return s;
 }
 
-void Store(ThreadTable& t, uint32_t slot, const CountSnapshot& s) {
-  Counters& c = t.counters[slot];
-  c.reads.store(s.reads, std::memory_order_relaxed);
-  c.writes.store(s.writes, std::memory_order_relaxed);
-  c.bytes_read.store(s.bytes_read, std::memory_order_relaxed);
-  c.bytes_written.store(s.bytes_written, std::memory_order_relaxed);
-  for (int i = 0; i < kStatusCodes; ++i) {
-    t.errors[slot].by_code[i].store(s.errors[i], std::memory_order_relaxed);
+template <typename T>
+void CopyCounters(const T* from, T* to, size_t n) {
+  for (size_t i = 0; i < n; ++i) to[i].store(from[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
+// Frees a table's arrays.
+void FreeTable(ThreadTable& table) {
+  for (auto& arrays : table.by_size) {
+    for (std::atomic<uint64_t>* array : arrays) delete[] array;
   }
+  delete[] table.rare;
+  table = ThreadTable{};
 }
 
 // Every thread's table, the counts of exited threads, and the slot bookkeeping.
@@ -58,20 +68,18 @@ CountSnapshot SumLocked(Registry& r, uint32_t slot) ABSL_EXCLUSIVE_LOCKS_REQUIRE
 
 // Folds the thread's counts into the registry when the thread exits.
 struct TableOwner {
-  ThreadTable* table = nullptr;
+  bool registered = false;
   ~TableOwner() {
-    if (table == nullptr) return;
+    if (!registered) return;
     Registry& r = GetRegistry();
     internal::MutexLock lock(&r.mu);
-    if (r.exited.size() < table->capacity) r.exited.resize(table->capacity);
-    for (uint32_t slot = 0; slot < table->capacity; ++slot) {
-      r.exited[slot] += Load(*table, slot);
+    ThreadTable& table = tls_table;
+    if (r.exited.size() < table.capacity) r.exited.resize(table.capacity);
+    for (uint32_t slot = 0; slot < table.capacity; ++slot) {
+      r.exited[slot] += Load(table, slot);
     }
-    r.threads.erase(std::find(r.threads.begin(), r.threads.end(), table));
-    tls_table = &g_empty_table;
-    delete[] table->counters;
-    delete[] table->errors;
-    delete table;
+    r.threads.erase(std::find(r.threads.begin(), r.threads.end(), &table));
+    FreeTable(table);
   }
 };
 thread_local TableOwner tls_owner;
@@ -96,31 +104,52 @@ CountSnapshot& CountSnapshot::operator-=(const CountSnapshot& o) {
   return *this;
 }
 
-Counters& GrowThreadTable(uint32_t slot) {
+namespace {
+
+// Grows the calling thread's table to hold `slot` (registering the thread on first use).
+void GrowThreadTable(uint32_t slot) {
   Registry& r = GetRegistry();
   internal::MutexLock lock(&r.mu);
-  ThreadTable* table = tls_owner.table;
-  const uint32_t old_capacity = table == nullptr ? 0 : table->capacity;
-  const uint32_t capacity = std::max<uint32_t>({64, slot + 1, old_capacity * 2});
-  ThreadTable grown{capacity, new Counters[capacity], new ErrorCounters[capacity]};
-  if (table == nullptr) {
-    table = new ThreadTable();
-    r.threads.push_back(table);
-    tls_owner.table = table;
-  } else {
-    for (uint32_t i = 0; i < old_capacity; ++i) Store(grown, i, Load(*table, i));
-    delete[] table->counters;
-    delete[] table->errors;
+  ThreadTable& table = tls_table;
+  const uint32_t capacity = std::max<uint32_t>({64, slot + 1, table.capacity * 2});
+  ThreadTable grown{.capacity = capacity, .rare = new RareCounters[capacity]};
+  for (int write = 0; write < 2; ++write) {
+    for (int k = 0; k < kSizeClasses; ++k) {
+      grown.by_size[write][k] = new std::atomic<uint64_t>[capacity]();
+      if (table.capacity > 0) {
+        CopyCounters(table.by_size[write][k], grown.by_size[write][k], table.capacity);
+      }
+    }
+  }
+  for (uint32_t i = 0; i < table.capacity; ++i) {
+    CopyCounters(table.rare[i].odd_accesses, grown.rare[i].odd_accesses, 2);
+    CopyCounters(table.rare[i].odd_bytes, grown.rare[i].odd_bytes, 2);
+    CopyCounters(table.rare[i].errors, grown.rare[i].errors, kStatusCodes);
+  }
+  FreeTable(table);
+  if (!tls_owner.registered) {
+    r.threads.push_back(&table);
+    tls_owner.registered = true;
   }
   // Summation reads the table under the same mutex, so the swap is safe.
-  *table = grown;
-  tls_table = table;
-  return table->counters[slot];
+  table = grown;
+}
+
+}  // namespace
+
+void CountAccessSlow(uint32_t slot, bool write, size_t length) {
+  if (slot >= tls_table.capacity) GrowThreadTable(slot);
+  if (length <= (size_t{1} << (kSizeClasses - 1)) && std::has_single_bit(length)) {
+    Bump(tls_table.by_size[write][std::countr_zero(length)][slot], 1);
+  } else {
+    Bump(tls_table.rare[slot].odd_accesses[write], 1);
+    Bump(tls_table.rare[slot].odd_bytes[write], length);
+  }
 }
 
 void CountError(uint32_t slot, int code) {
-  LocalCounters(slot);  // makes sure the table holds `slot`
-  Bump(tls_table->errors[slot].by_code[code], 1);
+  if (slot >= tls_table.capacity) GrowThreadTable(slot);
+  Bump(tls_table.rare[slot].errors[code], 1);
 }
 
 uint32_t AllocateStatsSlot() {

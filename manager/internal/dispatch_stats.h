@@ -1,14 +1,19 @@
 // manager/internal/dispatch_stats.h — per-device dispatch counters that cost the dispatch
-// path no shared cache-line write.
+// path one increment in the thread's own memory and no shared cache-line write.
 //
 // Every registered device gets a stats slot, a small integer. Each thread keeps its own
 // table of counters indexed by slot and bumps them with plain (relaxed, single-writer)
 // loads and stores: no atomic read-modify-write, and no line another thread writes. A
-// reader of the statistics sums the slot over every thread's table (and over the threads
-// that have exited, whose counts are folded into an accumulator when they exit) under the
-// registry mutex. Slots are reused: a slot is released only after a grace period (so no
-// dispatch of the old device is still counting) and the counts left in it become the new
-// owner's baseline, subtracted when read.
+// successful access is one increment: counters are kept per direction and per access
+// length (1, 2, 4 or 8 bytes, which is every length a KVM exit produces), so the byte
+// counts are derived when read instead of added on every access. Other lengths and
+// failed accesses, which are rare, go through an out-of-line path to a separate table.
+//
+// A reader of the statistics sums the slot over every thread's table (and over the
+// threads that have exited, whose counts are folded into an accumulator when they exit)
+// under the registry mutex. Slots are reused: a slot is released only after a grace period
+// (so no dispatch of the old device is still counting) and the counts left in it become the
+// new owner's baseline, subtracted when read.
 //
 // Internal to dbs_device; IoManager exposes the counts as DeviceStats.
 
@@ -16,6 +21,8 @@
 #define DBS_DEVICE_MANAGER_INTERNAL_DISPATCH_STATS_H_
 
 #include <atomic>
+#include <bit>
+#include <cstddef>
 #include <cstdint>
 
 #include "absl/base/attributes.h"
@@ -25,23 +32,18 @@ namespace dbs::manager_internal {
 
 // absl::StatusCode values are 0..16.
 inline constexpr int kStatusCodes = 17;
+// Access lengths counted on the fast path: 2^k bytes for k < kSizeClasses.
+inline constexpr int kSizeClasses = 4;
 
-// One device's counts on one thread. Written only by that thread. Kept to 32 bytes, two
-// per cache line, so thousands of devices stay in a core's L2; failed accesses, which are
-// rare, are counted in a separate table (ErrorCounters).
-struct alignas(32) Counters {
-  std::atomic<uint64_t> reads{0};
-  std::atomic<uint64_t> writes{0};
-  std::atomic<uint64_t> bytes_read{0};
-  std::atomic<uint64_t> bytes_written{0};
+// One device's rare events on one thread: accesses of other lengths, and failed accesses
+// by absl::StatusCode.
+struct RareCounters {
+  std::atomic<uint64_t> odd_accesses[2] = {};
+  std::atomic<uint64_t> odd_bytes[2] = {};
+  std::atomic<uint64_t> errors[kStatusCodes] = {};
 };
 
-// One device's failed accesses on one thread, by absl::StatusCode.
-struct ErrorCounters {
-  std::atomic<uint64_t> by_code[kStatusCodes] = {};
-};
-
-// A plain sum of Counters.
+// A plain sum of counters.
 struct CountSnapshot {
   uint64_t reads = 0;
   uint64_t writes = 0;
@@ -58,24 +60,33 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Bump(std::atomic<uint64_t>& counter, ui
   counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
 
-// A thread's counters, indexed by slot.
+// A thread's counters. Successful accesses are counted in one array per (direction,
+// length class), indexed by slot: the counters a workload touches are dense (8 bytes per
+// device for each kind of access it makes, so 4096 devices read one way take 32 KiB), and
+// the array for a dispatch is found at a fixed TLS offset with no pointer chase. The
+// registry keeps a pointer to each thread's table for summation.
 struct ThreadTable {
   uint32_t capacity = 0;
-  Counters* counters = nullptr;
-  ErrorCounters* errors = nullptr;
+  // [0] reads, [1] writes; [k] accesses of 2^k bytes; each `capacity` long.
+  std::atomic<uint64_t>* by_size[2][kSizeClasses] = {};
+  RareCounters* rare = nullptr;
 };
 
-inline constinit ThreadTable g_empty_table{};
-inline constinit thread_local ThreadTable* tls_table ABSL_ATTRIBUTE_INITIAL_EXEC = &g_empty_table;
+inline constinit thread_local ThreadTable tls_table ABSL_ATTRIBUTE_INITIAL_EXEC{};
 
-// Grows the calling thread's table to hold `slot` (registering the thread on first use).
-Counters& GrowThreadTable(uint32_t slot);
+// The slow path of CountAccess: a length of another size, or a table too small for `slot`
+// (grown here, registering the thread on first use).
+void CountAccessSlow(uint32_t slot, bool write, size_t length);
 
-// The calling thread's counters for `slot`.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline Counters& LocalCounters(uint32_t slot) {
-  ThreadTable* table = tls_table;
-  if (ABSL_PREDICT_FALSE(slot >= table->capacity)) return GrowThreadTable(slot);
-  return table->counters[slot];
+// Counts one successful access of `length` bytes against `slot` on the calling thread.
+template <bool kWrite>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CountAccess(uint32_t slot, size_t length) {
+  if (ABSL_PREDICT_TRUE(length <= (size_t{1} << (kSizeClasses - 1)) &&
+                        std::has_single_bit(length) && slot < tls_table.capacity)) {
+    Bump(tls_table.by_size[kWrite][std::countr_zero(length)][slot], 1);
+  } else {
+    CountAccessSlow(slot, kWrite, length);
+  }
 }
 
 // Counts one failed access with `code` against `slot` on the calling thread.

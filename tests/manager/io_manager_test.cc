@@ -406,6 +406,57 @@ TEST(IoManagerStatsTest, ANewDeviceStartsFromZero) {
   }
 }
 
+TEST_F(IoManagerTest, StatisticsCountEveryAccessLengthAndItsBytes) {
+  // 1, 2, 4 and 8 bytes are counted on the fast path, other lengths on the slow one.
+  uint8_t buffer[16] = {};
+  uint64_t bytes = 0;
+  for (size_t length = 1; length <= sizeof(buffer); ++length) {
+    ASSERT_OK(io_.MmioRead(0x1000, absl::MakeSpan(buffer, length)));
+    ASSERT_OK(io_.MmioWrite(0x1100, absl::MakeConstSpan(buffer, length)));
+    bytes += length;
+  }
+  ASSERT_OK_AND_ASSIGN(DeviceStats stats, io_.GetDeviceStats(mmio_dev_.get()));
+  EXPECT_EQ(stats.reads, 16u);
+  EXPECT_EQ(stats.writes, 16u);
+  EXPECT_EQ(stats.bytes_read, bytes);
+  EXPECT_EQ(stats.bytes_written, bytes);
+}
+
+TEST(IoManagerStatsTest, CountsSurviveTheThreadTableGrowing) {
+  // The first device is counted while the thread's table is small; registering hundreds
+  // more makes the table grow on their first access, carrying the earlier counts along.
+  IoManager io;
+  std::vector<std::shared_ptr<RecordingDevice>> devices;
+  for (uint16_t i = 0; i < 300; ++i) {
+    devices.push_back(std::make_shared<RecordingDevice>(static_cast<uint8_t>(i)));
+    ASSERT_OK(io.RegisterDeviceIo(devices.back(), {PioRange{static_cast<uint16_t>(0x1000 + i), 1}}));
+    uint8_t byte = 0;
+    ASSERT_OK(io.PioRead(0x1000 + i, absl::MakeSpan(&byte, 1)));
+    if (i > 0) ASSERT_OK(io.PioRead(0x1000, absl::MakeSpan(&byte, 1)));
+  }
+  EXPECT_THAT(io.GetDeviceStats(devices[0].get()),
+              IsOkAndHolds(::testing::Field(&DeviceStats::reads, 300u)));
+  for (size_t i = 1; i < devices.size(); ++i) {
+    EXPECT_THAT(io.GetDeviceStats(devices[i].get()),
+                IsOkAndHolds(::testing::Field(&DeviceStats::reads, 1u)));
+  }
+}
+
+TEST(IoManagerStatsTest, WithoutStatisticsOnlyErrorsAreCounted) {
+  IoManager io(IoManager::Options{.statistics = false});
+  auto dev = std::make_shared<RecordingDevice>(1);
+  ASSERT_OK(io.RegisterDeviceIo(dev, {PioRange{0x80, 2}}));
+  uint8_t bytes[4] = {};
+  ASSERT_OK(io.PioRead(0x80, absl::MakeSpan(bytes, 2)));
+  ASSERT_OK(io.PioWrite(0x80, absl::MakeConstSpan(bytes, 1)));
+  EXPECT_THAT(io.PioRead(0x81, absl::MakeSpan(bytes, 4)),
+              StatusIs(absl::StatusCode::kOutOfRange));
+  ASSERT_OK_AND_ASSIGN(DeviceStats stats, io.GetDeviceStats(dev.get()));
+  EXPECT_EQ(stats.reads + stats.writes + stats.bytes_read + stats.bytes_written, 0u);
+  EXPECT_EQ(stats.errors.at(absl::StatusCode::kOutOfRange), 1u);
+  EXPECT_EQ(dev->calls(), 2u) << "the device is still called, only not counted";
+}
+
 // --- Concurrency: dispatch during hotplug ------------------------------------------------
 
 // Four vCPU threads dispatch to a set of stable devices and to hot-plugged ones, while a
