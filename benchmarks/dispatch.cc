@@ -14,6 +14,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -79,6 +80,9 @@ std::vector<DesignEntry> Designs() {
   return {
       {FloorDispatch::kName, "floor_btree", false, RunnerFor<FloorDispatch>()},
       {IoManagerDispatch::kName, "io_manager", true, RunnerFor<IoManagerDispatch>()},
+      {IoManagerNoStatsDispatch::kName, "io_manager_no_statistics", true,
+       RunnerFor<IoManagerNoStatsDispatch>()},
+      {IoBusDispatch::kName, "io_bus", true, RunnerFor<IoBusDispatch>()},
       {RwLockDispatch::kName, "shared_mutex_map", true, RunnerFor<RwLockDispatch>()},
       {SharedPtrDispatch::kName, "atomic_shared_ptr", true, RunnerFor<SharedPtrDispatch>()},
       {MutexDispatch::kName, "mutex_btree", true, RunnerFor<MutexDispatch>()},
@@ -212,7 +216,7 @@ int Main(int argc, char** argv) {
   auto floor_of = [&](size_t c) { return cases[c].writer ? ns[c - 1][0] : ns[c][0]; };
   std::printf("%-38s", "ns per dispatch (ratio to floor)");
   for (const DesignEntry& d : designs) std::printf(" | %-22.22s", d.name);
-  std::printf(" | IoManager/floor\n");
+  std::printf(" | IoManager/floor | IoManager/IoBus (no statistics)\n");
   for (size_t c = 0; c < cases.size(); ++c) {
     std::printf("%-38s", cases[c].Name().c_str());
     for (size_t d = 0; d < designs.size(); ++d) {
@@ -222,7 +226,18 @@ int Main(int argc, char** argv) {
         std::printf(" | %7.1f (%6.2fx)      ", ns[c][d], ns[c][d] / floor_of(c));
       }
     }
-    std::printf(" | %5.2fx\n", ns[c][1] / floor_of(c));
+    std::printf(" | %5.2fx          | %5.2fx (%5.2fx)\n", ns[c][1] / floor_of(c),
+                ns[c][1] / ns[c][3], ns[c][2] / ns[c][3]);
+  }
+
+  // What IoManager adds to the bare IoBus lookup and the same device call, over all cases.
+  for (size_t manager : {size_t{1}, size_t{2}}) {
+    std::vector<double> overhead;
+    for (size_t c = 0; c < cases.size(); ++c) overhead.push_back(ns[c][manager] / ns[c][3]);
+    std::printf("%s%s / (IoBus lookup + the same DeviceIo call): median %.2fx, max %.2fx over "
+                "%zu cases\n",
+                manager == 1 ? "\n" : "", designs[manager].name, Median(overhead),
+                *std::max_element(overhead.begin(), overhead.end()), overhead.size());
   }
 
   const RegistrationCosts reg = MeasureRegistration(options);
@@ -249,8 +264,9 @@ int Main(int argc, char** argv) {
       for (size_t d = 0; d < designs.size(); ++d) {
         if (ns[c][d] >= 0) out << absl::StrFormat(", \"%s\": %.2f", designs[d].key, ns[c][d]);
       }
-      out << absl::StrFormat(", \"io_manager_to_floor\": %.3f}%s\n", ns[c][1] / floor_of(c),
-                             c + 1 < cases.size() ? "," : "");
+      out << absl::StrFormat(
+          ", \"io_manager_to_floor\": %.3f, \"io_manager_to_io_bus\": %.3f}%s\n",
+          ns[c][1] / floor_of(c), ns[c][1] / ns[c][3], c + 1 < cases.size() ? "," : "");
     }
     out << absl::StrFormat(
         "  ],\n  \"registration_us\": {\"add_device\": %.2f, \"remove_device\": %.2f, "

@@ -134,6 +134,13 @@ struct PointerToValue {
   const V* operator()(const V& value) const { return &value; }
 };
 
+// A hot projection for values that are small and trivially copyable themselves (a raw
+// device pointer): the value, copied into the read index.
+template <typename V>
+struct ValueItself {
+  V operator()(const V& value) const { return value; }
+};
+
 template <typename V, typename HotOf = PointerToValue<V>>
 class IoBus;
 

@@ -12,7 +12,7 @@
 //
 // DISPATCH enters an RCU read section, loads the current snapshot, finds the range (a
 // branch-free search over a flat array, see io_bus.h), checks that the whole access lies
-// inside it, bumps the device's per-thread counters and calls the handler. It takes no
+// inside it, bumps one of the device's per-thread counters and calls the handler. It takes no
 // lock, performs no atomic read-modify-write and writes no cache line shared with another
 // thread. Errors: kNotFound when no device is registered at the address, kOutOfRange when
 // the access starts inside a range and runs past its end (the device is not called),
@@ -238,7 +238,13 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status IoManager::Dispatch(AddressSpac
   ReadSection section;  // held until the handler returns
   const Bus::Snapshot& snapshot = bus_.snapshot(section);
   const Bus::LookupResult hit = snapshot.Find(space, address, length);
-  if (ABSL_PREDICT_FALSE(!hit.ok())) return DispatchError(snapshot, space, address, length);
+  if (ABSL_PREDICT_FALSE(!hit.ok())) {
+    // Moved into the result rather than returned directly: the call writes the error into
+    // a temporary, so the result's address never escapes and the path that succeeds keeps
+    // it in a register instead of storing and reloading it.
+    absl::Status error = DispatchError(snapshot, space, address, length);
+    return absl::Status(std::move(error));
+  }
   if (statistics_) manager_internal::CountAccess<kWrite>(hit.hot->stats_slot, length);
   call(*hit.hot->device, address - hit.offset, hit.offset);
   return absl::OkStatus();

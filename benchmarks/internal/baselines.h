@@ -184,7 +184,7 @@ class IoBusDeviceIoDesign : public DesignBase {
  public:
   static constexpr const char* kName = "IoBus + DeviceIo call";
   void Build(const std::vector<BenchRange>& ranges) {
-    IoBus<DeviceIo*, Identity>::Batch batch;
+    IoBus<DeviceIo*, ValueItself<DeviceIo*>>::Batch batch;
     for (const BenchRange& r : ranges) {
       devices_.push_back(std::make_unique<BenchDeviceIo>(r.base));
       batch.Insert(BusRange{AddressSpace::kMmio, r.base, r.size}, devices_.back().get());
@@ -206,12 +206,9 @@ class IoBusDeviceIoDesign : public DesignBase {
   }
 
  private:
-  struct Identity {
-    DeviceIo* operator()(DeviceIo* device) const { return device; }
-  };
   std::vector<std::unique_ptr<BenchDeviceIo>> devices_;
   BenchDeviceIo toggle_device_io_{kToggleBase};
-  IoBus<DeviceIo*, Identity> bus_;
+  IoBus<DeviceIo*, ValueItself<DeviceIo*>> bus_;
 };
 
 template <bool kStatistics>

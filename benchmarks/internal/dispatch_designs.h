@@ -9,7 +9,9 @@
 //   RwLockDispatch       std::shared_mutex + std::map (the original crate behind a RwLock)
 //   SharedPtrDispatch    std::atomic<std::shared_ptr<const maps>> (whole-copy swapping)
 //   MutexDispatch        std::mutex + absl::btree_map
-//   IoManagerDispatch    dbs::IoManager, the public API
+//   IoBusDispatch        dbs::IoBus alone: the lookup and the call, nothing else
+//   IoManagerDispatch    dbs::IoManager, the public API (IoManagerNoStatsDispatch: the
+//                        same with Options::statistics off)
 // liburcu's QSBR flavour is in urcu_dispatch.cc (its headers define clashing macros).
 //
 // For the harness (harness.h), each design also has Lookup(address): a 1-byte read in the
@@ -77,6 +79,24 @@ struct DispatchSlot {
   DeviceIo* device;
 };
 
+// The device call every design makes: PioRead/PioWrite/Read/Write with (base, offset, data).
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CallDevice(DeviceIo& device, AddressSpace space,
+                                                    bool write, uint64_t base, uint64_t offset,
+                                                    absl::Span<uint8_t> data) {
+  if (space == AddressSpace::kPio) {
+    const PioAddress b{static_cast<uint16_t>(base)}, o{static_cast<uint16_t>(offset)};
+    if (write) {
+      device.PioWrite(b, o, data);
+    } else {
+      device.PioRead(b, o, data);
+    }
+  } else if (write) {
+    device.Write(IoAddress{base}, IoAddress{offset}, data);
+  } else {
+    device.Read(IoAddress{base}, IoAddress{offset}, data);
+  }
+}
+
 // Finds and calls, as every baseline does.
 template <typename Map>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool DispatchIn(const Map& map, AddressSpace space,
@@ -88,23 +108,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool DispatchIn(const Map& map, AddressSpace
   if (data.empty() || address > it->second.last || data.size() - 1 > it->second.last - address) {
     return false;
   }
-  const uint64_t base = it->first;
-  const uint64_t offset = address - base;
-  DeviceIo* device = it->second.device;
-  if (space == AddressSpace::kPio) {
-    const PioAddress b{static_cast<uint16_t>(base)}, o{static_cast<uint16_t>(offset)};
-    if (write) {
-      device->PioWrite(b, o, data);
-    } else {
-      device->PioRead(b, o, data);
-    }
-  } else if (write) {
-    device->Write(IoAddress{base}, IoAddress{offset}, data);
-  } else {
-    device->Read(IoAddress{base}, IoAddress{offset}, data);
-  }
+  CallDevice(*it->second.device, space, write, it->first, address - it->first, data);
   return true;
 }
+
 
 template <typename Map>
 using SpaceMaps = std::array<Map, kAddressSpaces>;
@@ -231,6 +238,38 @@ class MutexDispatch
   static constexpr const char* kName = "mutex + btree";
 };
 
+// IoBus mapping ranges straight to DeviceIo pointers, with the same device call: the bare
+// lookup plus one virtual call, what IoManager's own overhead is measured against. No
+// statistics, no status.
+class IoBusDispatch : public DispatchDesign<IoBusDispatch> {
+ public:
+  static constexpr const char* kName = "IoBus + DeviceIo call";
+  void Build(const std::vector<Registration>& regs) {
+    regs_ = regs;
+    Bus::Batch batch;
+    for (const Registration& r : regs) {
+      batch.Insert(BusRange{r.space, r.base, r.size}, r.device.get());
+    }
+    if (!bus_.Apply(std::move(batch)).ok()) std::abort();
+  }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool Dispatch(AddressSpace space, bool write, uint64_t address,
+                                             absl::Span<uint8_t> data) {
+    ReadSection section;
+    const auto hit = bus_.snapshot(section).Find(space, address, data.size());
+    if (ABSL_PREDICT_FALSE(!hit.ok())) return false;
+    CallDevice(**hit.hot, space, write, address - hit.offset, hit.offset, data);
+    return true;
+  }
+  void Republish() {
+    const BusRange hot{space_, kHotplugBase, 8};
+    if (!bus_.Remove(hot).ok()) (void)bus_.Insert(hot, &hotplug_device_);
+  }
+
+ private:
+  using Bus = IoBus<DeviceIo*, ValueItself<DeviceIo*>>;
+  Bus bus_;
+};
+
 // One access through `io`'s public dispatch; true if a device took it.
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool DispatchThrough(IoManager& io, AddressSpace space,
                                                          bool write, uint64_t address,
@@ -242,9 +281,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool DispatchThrough(IoManager& io, AddressS
   return (write ? io.MmioWrite(address, data) : io.MmioRead(address, data)).ok();
 }
 
-class IoManagerDispatch : public DispatchDesign<IoManagerDispatch> {
+template <bool kStatistics>
+class IoManagerDispatchT : public DispatchDesign<IoManagerDispatchT<kStatistics>> {
  public:
-  static constexpr const char* kName = "IoManager (this project)";
+  static constexpr const char* kName =
+      kStatistics ? "IoManager (this project)" : "IoManager, no statistics";
   void Build(const std::vector<Registration>& regs) {
     IoManager::Transaction tx = io_.Begin();
     for (const Registration& r : regs) {
@@ -261,8 +302,9 @@ class IoManagerDispatch : public DispatchDesign<IoManagerDispatch> {
     return DispatchThrough(io_, space, write, address, data);
   }
   void Republish() {
-    const Resource hot = space_ == AddressSpace::kPio ? Resource{PioRange{kHotplugBase, 8}}
-                                                       : Resource{MmioRange{kHotplugBase, 8}};
+    const Resource hot = this->space_ == AddressSpace::kPio
+                             ? Resource{PioRange{kHotplugBase, 8}}
+                             : Resource{MmioRange{kHotplugBase, 8}};
     if (!io_.UnregisterDeviceIo({hot}).ok()) {
       (void)io_.RegisterDeviceIo(hotplug_, {hot});
     }
@@ -270,9 +312,11 @@ class IoManagerDispatch : public DispatchDesign<IoManagerDispatch> {
   IoManager& io() { return io_; }
 
  private:
-  IoManager io_;
+  IoManager io_{IoManager::Options{.statistics = kStatistics}};
   std::shared_ptr<DeviceIo> hotplug_ = std::make_shared<ConstantDevice>(0x77);
 };
+using IoManagerDispatch = IoManagerDispatchT<true>;
+using IoManagerNoStatsDispatch = IoManagerDispatchT<false>;
 
 }  // namespace dbs::bench
 
