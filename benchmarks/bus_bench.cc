@@ -72,7 +72,7 @@ std::vector<DesignEntry> Designs() {
       {IoBusDesign::kName, true, RunnerFor<IoBusDesign>()},
       {IoBusDeviceIoDesign::kName, true, RunnerFor<IoBusDeviceIoDesign>()},
       {IoManagerDesign::kName, true, RunnerFor<IoManagerDesign>()},
-      {IoManagerNoStatsDesign::kName, true, RunnerFor<IoManagerNoStatsDesign>()},
+      {IoManagerStatsDesign::kName, true, RunnerFor<IoManagerStatsDesign>()},
       {RwLockMap::kName, true, RunnerFor<RwLockMap>()},
       {SharedPtrSwap::kName, true, RunnerFor<SharedPtrSwap>()},
       {MutexMap::kName, true, RunnerFor<MutexMap>()},
@@ -287,7 +287,7 @@ int Main(int argc, char** argv) {
   const size_t iobus = column(IoBusDesign::kName);
   const size_t iobus_deviceio = column(IoBusDeviceIoDesign::kName);
   const size_t manager = column(IoManagerDesign::kName);
-  const size_t manager_no_stats = column(IoManagerNoStatsDesign::kName);
+  const size_t manager_stats = column(IoManagerStatsDesign::kName);
   const size_t rwlock = column(RwLockMap::kName);
   const size_t shared_ptr = column(SharedPtrSwap::kName);
   const size_t qsbr = column(kUrcuQsbrName);
@@ -315,9 +315,9 @@ int Main(int argc, char** argv) {
       std::printf("  %4d ranges, %-8s:", n, random ? "random" : "repeated");
       for (int threads : {1, 2}) {
         const size_t c = find(n, random, threads, false);
-        std::printf("  %dT: same DeviceIo call %s (no statistics %s), BenchDevice call %s;",
+        std::printf("  %dT: same DeviceIo call %s (with statistics %s), BenchDevice call %s;",
                     threads, ratio(c, manager, c, iobus_deviceio).c_str(),
-                    ratio(c, manager_no_stats, c, iobus_deviceio).c_str(),
+                    ratio(c, manager_stats, c, iobus_deviceio).c_str(),
                     ratio(c, manager, c, iobus).c_str());
       }
       std::printf("\n");

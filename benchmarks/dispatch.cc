@@ -80,8 +80,8 @@ std::vector<DesignEntry> Designs() {
   return {
       {FloorDispatch::kName, "floor_btree", false, RunnerFor<FloorDispatch>()},
       {IoManagerDispatch::kName, "io_manager", true, RunnerFor<IoManagerDispatch>()},
-      {IoManagerNoStatsDispatch::kName, "io_manager_no_statistics", true,
-       RunnerFor<IoManagerNoStatsDispatch>()},
+      {IoManagerStatsDispatch::kName, "io_manager_statistics", true,
+       RunnerFor<IoManagerStatsDispatch>()},
       {IoBusDispatch::kName, "io_bus", true, RunnerFor<IoBusDispatch>()},
       {RwLockDispatch::kName, "shared_mutex_map", true, RunnerFor<RwLockDispatch>()},
       {SharedPtrDispatch::kName, "atomic_shared_ptr", true, RunnerFor<SharedPtrDispatch>()},
@@ -216,7 +216,7 @@ int Main(int argc, char** argv) {
   auto floor_of = [&](size_t c) { return cases[c].writer ? ns[c - 1][0] : ns[c][0]; };
   std::printf("%-38s", "ns per dispatch (ratio to floor)");
   for (const DesignEntry& d : designs) std::printf(" | %-22.22s", d.name);
-  std::printf(" | IoManager/floor | IoManager/IoBus (no statistics)\n");
+  std::printf(" | IoManager/floor | IoManager/IoBus (+ statistics)\n");
   for (size_t c = 0; c < cases.size(); ++c) {
     std::printf("%-38s", cases[c].Name().c_str());
     for (size_t d = 0; d < designs.size(); ++d) {

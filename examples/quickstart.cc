@@ -69,7 +69,7 @@ int Fail(const absl::Status& status) {
 int main() {
   // 1. The original README: register by hand, dispatch.
   std::printf("Register a dummy device at MMIO [0, 0xfff] and PIO [0, 0x1f]\n");
-  dbs::IoManager io;
+  dbs::IoManager io(dbs::IoManager::Options{.statistics = true});
   auto dummy = std::make_shared<DummyDevice>();
   if (absl::Status s = io.RegisterDeviceIo(
           dummy, {dbs::MmioRange{0, 0x1000}, dbs::PioRange{0, 0x20}});

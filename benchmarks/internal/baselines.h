@@ -8,8 +8,10 @@
 // - SharedPtrSwap: std::atomic<std::shared_ptr<const map>> to an immutable copy (ArcSwap).
 // - MutexMap: one std::mutex around an absl::btree_map.
 // - IoBusDesign: this project's IoBus (lookup + the device's virtual call).
+// - IoBusDeviceIoDesign: IoBus calling the DeviceIo method IoManager calls, nothing more.
 // - IoManagerDesign: this project's IoManager::MmioRead, the whole dispatch path (read
-//   section, lookup, range check, statistics, status, DeviceIo call).
+//   section, lookup, range check, status, DeviceIo call); IoManagerStatsDesign adds the
+//   per-device statistics.
 // Each Lookup finds the range holding the address (upper_bound, step back, check) and calls
 // the device's virtual Read with the offset. Republish inserts or removes one range far
 // from the looked-up ones, as a hot-add or hot-remove would.
@@ -215,7 +217,7 @@ template <bool kStatistics>
 class IoManagerDesignT : public DesignBase {
  public:
   static constexpr const char* kName =
-      kStatistics ? "IoManager dispatch" : "IoManager, no statistics";
+      kStatistics ? "IoManager + statistics" : "IoManager dispatch";
   void Build(const std::vector<BenchRange>& ranges) {
     IoManager::Transaction tx = io_.Begin();
     for (const BenchRange& r : ranges) {
@@ -241,8 +243,8 @@ class IoManagerDesignT : public DesignBase {
  private:
   IoManager io_{IoManager::Options{.statistics = kStatistics}};
 };
-using IoManagerDesign = IoManagerDesignT<true>;
-using IoManagerNoStatsDesign = IoManagerDesignT<false>;
+using IoManagerDesign = IoManagerDesignT<false>;  // the default options
+using IoManagerStatsDesign = IoManagerDesignT<true>;
 
 }  // namespace dbs::bench
 

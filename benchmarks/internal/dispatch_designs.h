@@ -10,8 +10,8 @@
 //   SharedPtrDispatch    std::atomic<std::shared_ptr<const maps>> (whole-copy swapping)
 //   MutexDispatch        std::mutex + absl::btree_map
 //   IoBusDispatch        dbs::IoBus alone: the lookup and the call, nothing else
-//   IoManagerDispatch    dbs::IoManager, the public API (IoManagerNoStatsDispatch: the
-//                        same with Options::statistics off)
+//   IoManagerDispatch    dbs::IoManager, the public API with its default options
+//                        (IoManagerStatsDispatch: the same with Options::statistics on)
 // liburcu's QSBR flavour is in urcu_dispatch.cc (its headers define clashing macros).
 //
 // For the harness (harness.h), each design also has Lookup(address): a 1-byte read in the
@@ -285,7 +285,7 @@ template <bool kStatistics>
 class IoManagerDispatchT : public DispatchDesign<IoManagerDispatchT<kStatistics>> {
  public:
   static constexpr const char* kName =
-      kStatistics ? "IoManager (this project)" : "IoManager, no statistics";
+      kStatistics ? "IoManager + statistics" : "IoManager (this project)";
   void Build(const std::vector<Registration>& regs) {
     IoManager::Transaction tx = io_.Begin();
     for (const Registration& r : regs) {
@@ -315,8 +315,8 @@ class IoManagerDispatchT : public DispatchDesign<IoManagerDispatchT<kStatistics>
   IoManager io_{IoManager::Options{.statistics = kStatistics}};
   std::shared_ptr<DeviceIo> hotplug_ = std::make_shared<ConstantDevice>(0x77);
 };
-using IoManagerDispatch = IoManagerDispatchT<true>;
-using IoManagerNoStatsDispatch = IoManagerDispatchT<false>;
+using IoManagerDispatch = IoManagerDispatchT<false>;  // the default options
+using IoManagerStatsDispatch = IoManagerDispatchT<true>;
 
 }  // namespace dbs::bench
 

@@ -48,7 +48,7 @@ class IoManagerTest : public ::testing::Test {
     EXPECT_EQ(word & 0xff, mmio_dev_->Pattern(0xffc));
   }
 
-  IoManager io_;
+  IoManager io_{IoManager::Options{.statistics = true}};
   std::shared_ptr<RecordingDevice> pio_dev_ = std::make_shared<RecordingDevice>(1);
   std::shared_ptr<RecordingDevice> mmio_dev_ = std::make_shared<RecordingDevice>(2);
   std::shared_ptr<RecordingDevice> other_ = std::make_shared<RecordingDevice>(3);
@@ -393,7 +393,7 @@ TEST_F(IoManagerTest, StatisticsCountPerDeviceAcrossThreads) {
 }
 
 TEST(IoManagerStatsTest, ANewDeviceStartsFromZero) {
-  IoManager io;
+  IoManager io(IoManager::Options{.statistics = true});
   for (int round = 0; round < 3; ++round) {
     auto dev = std::make_shared<RecordingDevice>(1);
     ASSERT_OK(io.RegisterDeviceIo(dev, {PioRange{0x80, 1}}));
@@ -425,7 +425,7 @@ TEST_F(IoManagerTest, StatisticsCountEveryAccessLengthAndItsBytes) {
 TEST(IoManagerStatsTest, CountsSurviveTheThreadTableGrowing) {
   // The first device is counted while the thread's table is small; registering hundreds
   // more makes the table grow on their first access, carrying the earlier counts along.
-  IoManager io;
+  IoManager io(IoManager::Options{.statistics = true});
   std::vector<std::shared_ptr<RecordingDevice>> devices;
   for (uint16_t i = 0; i < 300; ++i) {
     devices.push_back(std::make_shared<RecordingDevice>(static_cast<uint8_t>(i)));
@@ -442,8 +442,8 @@ TEST(IoManagerStatsTest, CountsSurviveTheThreadTableGrowing) {
   }
 }
 
-TEST(IoManagerStatsTest, WithoutStatisticsOnlyErrorsAreCounted) {
-  IoManager io(IoManager::Options{.statistics = false});
+TEST(IoManagerStatsTest, ByDefaultOnlyErrorsAreCounted) {
+  IoManager io;  // Options::statistics is off by default
   auto dev = std::make_shared<RecordingDevice>(1);
   ASSERT_OK(io.RegisterDeviceIo(dev, {PioRange{0x80, 2}}));
   uint8_t bytes[4] = {};
