@@ -103,7 +103,6 @@ struct SlotReleaser {
     ReaderSlot* slot = tls_slot;
     if (slot == nullptr) return;
     tls_slot = nullptr;
-    slot->nesting = 0;
     slot->epoch.store(0, std::memory_order_release);
     slot->in_use.store(false, std::memory_order_release);
   }
@@ -130,7 +129,6 @@ ReaderSlot* AcquireSlotForThisThread() {
       slot = &g_slots[n];
       g_slot_count.store(n + 1, std::memory_order_release);
     }
-    slot->nesting = 0;
     slot->epoch.store(0, std::memory_order_relaxed);
     slot->in_use.store(true, std::memory_order_relaxed);
   }

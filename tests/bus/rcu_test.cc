@@ -58,6 +58,21 @@ TEST(ReadSectionTest, NestsAndReportsInSection) {
   EXPECT_FALSE(ReadSection::InSection());
 }
 
+TEST(ReadSectionTest, ANestedSectionEndingDoesNotReleaseTheOuterOne) {
+  RcuDomain domain;
+  bool reclaimed = false;
+  {
+    ReadSection outer;
+    domain.Call([&reclaimed] { reclaimed = true; });  // retired while `outer` holds
+    { ReadSection nested; }
+    domain.Poll();
+    EXPECT_FALSE(reclaimed) << "reclaimed while the outer section could still see it";
+    EXPECT_TRUE(ReadSection::InSection());
+  }
+  domain.Poll();
+  EXPECT_TRUE(reclaimed);
+}
+
 TEST(RcuDomainTest, SynchronizeInsideASectionIsFailedPrecondition) {
   RcuDomain domain;
   ReadSection section;
