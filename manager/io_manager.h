@@ -88,7 +88,7 @@ std::ostream& operator<<(std::ostream& os, const DeviceStats& stats);
 
 struct IoManagerOptions {
   // Count reads, writes and bytes per device: one increment in the thread's own memory per
-  // dispatch, which costs about 0.7-0.9 ns (README.md, "What IoManager adds"). Off by
+  // dispatch, which costs 0.7-1.2 ns here (README.md, "What IoManager adds"). Off by
   // default, so a dispatch writes only the thread's reader slot, as ARCHITECTURE.md's
   // concurrency contract states. Failed accesses are counted either way.
   bool statistics = false;
