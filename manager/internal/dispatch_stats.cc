@@ -28,9 +28,10 @@ CountSnapshot Load(const ThreadTable& t, uint32_t slot) {
   return s;
 }
 
-template <typename T>
-void CopyCounters(const T* from, T* to, size_t n) {
-  for (size_t i = 0; i < n; ++i) to[i].store(from[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+void CopyCounters(const std::atomic<uint64_t>* from, std::atomic<uint64_t>* to, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    to[i].store(from[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+  }
 }
 
 // Frees a table's arrays.
@@ -139,8 +140,8 @@ void GrowThreadTable(uint32_t slot) {
 
 void CountAccessSlow(uint32_t slot, bool write, size_t length) {
   if (slot >= tls_table.capacity) GrowThreadTable(slot);
-  if (length <= (size_t{1} << (kSizeClasses - 1)) && std::has_single_bit(length)) {
-    Bump(tls_table.by_size[write][std::countr_zero(length)][slot], 1);
+  if (const int size_class = SizeClass(length); size_class >= 0) {
+    Bump(tls_table.by_size[write][size_class][slot], 1);
   } else {
     Bump(tls_table.rare[slot].odd_accesses[write], 1);
     Bump(tls_table.rare[slot].odd_bytes[write], length);

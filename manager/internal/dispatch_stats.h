@@ -78,12 +78,19 @@ inline constinit thread_local ThreadTable tls_table ABSL_ATTRIBUTE_INITIAL_EXEC{
 // (grown here, registering the thread on first use).
 void CountAccessSlow(uint32_t slot, bool write, size_t length);
 
+// The length class of an access counted on the fast path (k for 2^k bytes), or -1.
+constexpr int SizeClass(size_t length) {
+  return length < (size_t{1} << kSizeClasses) && std::has_single_bit(length)
+             ? std::countr_zero(length)
+             : -1;
+}
+
 // Counts one successful access of `length` bytes against `slot` on the calling thread.
 template <bool kWrite>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CountAccess(uint32_t slot, size_t length) {
-  if (ABSL_PREDICT_TRUE(length <= (size_t{1} << (kSizeClasses - 1)) &&
-                        std::has_single_bit(length) && slot < tls_table.capacity)) {
-    Bump(tls_table.by_size[kWrite][std::countr_zero(length)][slot], 1);
+  const int size_class = SizeClass(length);
+  if (ABSL_PREDICT_TRUE(size_class >= 0 && slot < tls_table.capacity)) {
+    Bump(tls_table.by_size[kWrite][size_class][slot], 1);
   } else {
     CountAccessSlow(slot, kWrite, length);
   }
