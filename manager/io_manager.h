@@ -213,6 +213,10 @@ class IoManager {
 
   template <bool kWrite, typename Call>
   absl::Status Dispatch(AddressSpace space, uint64_t address, size_t length, Call call);
+  // The dispatch path with counting compiled in or out, so the path without it carries
+  // none of its code or register pressure.
+  template <bool kWrite, bool kCount, typename Call>
+  absl::Status DispatchWith(AddressSpace space, uint64_t address, size_t length, Call call);
   absl::Status CommitTransaction(Transaction& tx) ABSL_LOCKS_EXCLUDED(mu_);
   // The error of a lookup in `snapshot` that failed, counted. Out of line, and it repeats
   // the lookup rather than taking the result, so the dispatch path keeps that result in
@@ -237,6 +241,15 @@ template <bool kWrite, typename Call>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status IoManager::Dispatch(AddressSpace space,
                                                                      uint64_t address,
                                                                      size_t length, Call call) {
+  return statistics_ ? DispatchWith<kWrite, true>(space, address, length, call)
+                     : DispatchWith<kWrite, false>(space, address, length, call);
+}
+
+template <bool kWrite, bool kCount, typename Call>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status IoManager::DispatchWith(AddressSpace space,
+                                                                         uint64_t address,
+                                                                         size_t length,
+                                                                         Call call) {
   ReadSection section;  // held until the handler returns
   const Bus::Snapshot& snapshot = bus_.snapshot(section);
   const Bus::LookupResult hit = snapshot.Find(space, address, length);
@@ -247,7 +260,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status IoManager::Dispatch(AddressSpac
     absl::Status error = DispatchError(snapshot, space, address, length);
     return absl::Status(std::move(error));
   }
-  if (statistics_) manager_internal::CountAccess<kWrite>(hit.hot->stats_slot, length);
+  if constexpr (kCount) manager_internal::CountAccess<kWrite>(hit.hot->stats_slot, length);
   call(*hit.hot->device, address - hit.offset, hit.offset);
   return absl::OkStatus();
 }
