@@ -15,7 +15,8 @@
 // by range base, changed in place under the writer mutex: O(log n) per insertion, removal
 // or move, with the overlap check against the two neighbours. What readers see is its
 // projection, built at publication: per space, the sorted bases in one array and beside it
-// each range's last address and entry. Entries are allocated once when inserted and never
+// each range's last address with a small "hot" copy of its value (HotOf), an optional tag
+// (TagOf, in an array of its own) and its entry. Entries are allocated once when inserted and never
 // change, so consecutive snapshots share them; a removed entry is retired with the snapshot
 // that last named it. This keeps publication at O(k log n + n) memory copies (about 10 µs
 // for 4096 ranges) instead of copying and later freeing a whole btree per generation (about
@@ -141,7 +142,14 @@ struct ValueItself {
   V operator()(const V& value) const { return value; }
 };
 
-template <typename V, typename HotOf = PointerToValue<V>>
+// The default tag projection: none (see IoBus's TagOf parameter).
+template <typename V>
+struct NoTag {
+  struct None {};
+  None operator()(const V&) const { return {}; }
+};
+
+template <typename V, typename HotOf = PointerToValue<V>, typename TagOf = NoTag<V>>
 class IoBus;
 
 namespace io_bus_internal {
@@ -157,11 +165,13 @@ inline constinit thread_local uint32_t tls_hint[kAddressSpaces][kHintSlots]
 
 // What Find returns: the entry, its hot projection (in the snapshot's read index, valid
 // as long as the snapshot), and the offset of the address inside its range.
-template <typename V, typename HotOf = PointerToValue<V>>
+template <typename V, typename HotOf = PointerToValue<V>, typename TagOf = NoTag<V>>
 struct BusLookup {
   using Hot = std::invoke_result_t<HotOf, const V&>;
+  using Tag = std::invoke_result_t<TagOf, const V&>;
   const BusEntry<V>* entry = nullptr;
   const Hot* hot = nullptr;
+  const Tag* tag = nullptr;  // null when TagOf is NoTag
   uint64_t offset = 0;
   LookupOutcome outcome = LookupOutcome::kNoRange;
 
@@ -169,14 +179,20 @@ struct BusLookup {
 };
 
 // HotOf maps a value to a small, trivially copyable "hot" projection stored in the read
-// index beside each range (for IoManager: the raw device pointer and its stats slot), so a
-// dispatch reads the index and never the entry itself. By default, a pointer to the value.
-template <typename V, typename HotOf>
+// index beside each range (for IoManager: the raw device pointer), so a dispatch reads the
+// index and never the entry itself. By default, a pointer to the value. TagOf maps it to a
+// second projection kept in an array of its own (for IoManager: the device's statistics
+// slot), for what only some lookups read, so the records every lookup touches stay small.
+// By default there is none.
+template <typename V, typename HotOf, typename TagOf>
 class IoBus {
  public:
-  using LookupResult = BusLookup<V, HotOf>;
+  using LookupResult = BusLookup<V, HotOf, TagOf>;
   using Hot = typename LookupResult::Hot;
+  using Tag = typename LookupResult::Tag;
   static_assert(std::is_trivially_copyable_v<Hot>, "the hot projection is copied into the index");
+  static_assert(std::is_trivially_copyable_v<Tag>, "the tag is copied into the index");
+  static constexpr bool kHasTag = !std::is_empty_v<Tag>;
 
   using Entry = BusEntry<V>;
 
@@ -218,6 +234,7 @@ class IoBus {
       const Record& record = index.records[lo];
       out.entry = index.entries[lo];  // a separate array: dispatch that needs only `hot`
       out.hot = &record.hot;          // never loads it
+      if constexpr (kHasTag) out.tag = &index.tags[lo];
 
       out.offset = address - bases[lo];
       // Inside [address, record.last]: the access fits iff length - 1 <= last - address.
@@ -262,11 +279,13 @@ class IoBus {
       uint64_t last;
       Hot hot;
     };
-    // Three parallel arrays: the sorted bases (what the search touches), the records, and
-    // the entries (for error messages and writers, off the dispatch path).
+    // Parallel arrays: the sorted bases (what the search touches), the records, the tags
+    // (empty without a TagOf) and the entries (for error messages and writers, off the
+    // dispatch path).
     struct Index {
       std::vector<uint64_t> bases;
       std::vector<Record> records;
+      std::vector<Tag> tags;
       std::vector<const Entry*> entries;
     };
 
@@ -490,10 +509,13 @@ class IoBus {
       typename Snapshot::Index& index = snapshot->index_[s];
       index.bases.reserve(maps_[s].size());
       index.records.reserve(maps_[s].size());
+      if constexpr (kHasTag) index.tags.reserve(maps_[s].size());
       index.entries.reserve(maps_[s].size());
       for (const auto& [base, entry] : maps_[s]) {
         index.bases.push_back(base);
-        index.records.push_back(typename Snapshot::Record{entry->range.last(), HotOf()(entry->value)});
+        index.records.push_back(
+            typename Snapshot::Record{entry->range.last(), HotOf()(entry->value)});
+        if constexpr (kHasTag) index.tags.push_back(TagOf()(entry->value));
         index.entries.push_back(entry);
       }
     }

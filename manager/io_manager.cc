@@ -262,7 +262,7 @@ absl::Status IoManager::DispatchError(const Bus::Snapshot& snapshot, AddressSpac
   const absl::Status status = LookupError(hit.outcome, space, address, length,
                                           hit.entry != nullptr ? &hit.entry->range : nullptr);
   // An access that starts inside a device's range counts against that device.
-  const uint32_t slot = hit.outcome == LookupOutcome::kPastEnd ? hit.hot->stats_slot
+  const uint32_t slot = hit.outcome == LookupOutcome::kPastEnd ? *hit.tag
                                                                 : unclaimed_slot_;
   manager_internal::CountError(slot, static_cast<int>(status.code()));
   return status;

@@ -101,15 +101,15 @@ class IoManager {
     std::shared_ptr<DeviceIo> device;
     uint32_t stats_slot;
   };
-  // What a dispatch needs of a Handle, copied into the bus's read index.
-  struct HotHandle {
-    DeviceIo* device;
-    uint32_t stats_slot;
+  // What every dispatch needs of a Handle, copied into the bus's read index: the device.
+  struct DeviceOfHandle {
+    DeviceIo* operator()(const Handle& h) const { return h.device.get(); }
   };
-  struct HotOfHandle {
-    HotHandle operator()(const Handle& h) const { return {h.device.get(), h.stats_slot}; }
+  // What only a counted dispatch needs, in an array of its own: the stats slot.
+  struct SlotOfHandle {
+    uint32_t operator()(const Handle& h) const { return h.stats_slot; }
   };
-  using Bus = IoBus<Handle, HotOfHandle>;
+  using Bus = IoBus<Handle, DeviceOfHandle, SlotOfHandle>;
 
  public:
   // A set of changes validated together and published as one generation. Destroying a
@@ -260,8 +260,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status IoManager::DispatchWith(Address
     absl::Status error = DispatchError(snapshot, space, address, length);
     return absl::Status(std::move(error));
   }
-  if constexpr (kCount) manager_internal::CountAccess<kWrite>(hit.hot->stats_slot, length);
-  call(*hit.hot->device, address - hit.offset, hit.offset);
+  if constexpr (kCount) manager_internal::CountAccess<kWrite>(*hit.tag, length);
+  call(**hit.hot, address - hit.offset, hit.offset);
   return absl::OkStatus();
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <random>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -195,6 +196,45 @@ TEST_F(IoBusContractTest, MoveChangesTheAddressAtomically) {
   EXPECT_THAT(bus_.Move(Mmio(0x1000, 0x1000), kMax - 0x800),
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(Value(bus_, kMmio, 0x1000), 2);
+}
+
+// A value with a hot part and a tag, as IoManager maps devices to (pointer, stats slot).
+struct Tagged {
+  int hot;
+  uint32_t tag;
+};
+struct HotOfTagged {
+  int operator()(const Tagged& v) const { return v.hot; }
+};
+struct TagOfTagged {
+  uint32_t operator()(const Tagged& v) const { return v.tag; }
+};
+
+TEST(IoBusProjectionTest, HotAndTagComeFromTheEntryFound) {
+  IoBus<Tagged, HotOfTagged, TagOfTagged> bus;
+  ASSERT_OK(bus.Insert(Pio(0x60, 1), Tagged{10, 100}));
+  ASSERT_OK(bus.Insert(Pio(0x64, 1), Tagged{20, 200}));
+  ASSERT_OK(bus.Move(Pio(0x60, 1), 0x70));
+  ReadSection section;
+  const auto& snapshot = bus.snapshot(section);
+  for (auto [address, hot, tag] : {std::tuple{0x64, 20, 200u}, std::tuple{0x70, 10, 100u}}) {
+    const auto hit = snapshot.Find(kPio, address, 1);
+    ASSERT_TRUE(hit.ok()) << address;
+    EXPECT_EQ(*hit.hot, hot);
+    ASSERT_NE(hit.tag, nullptr);
+    EXPECT_EQ(*hit.tag, tag);
+  }
+  EXPECT_FALSE(snapshot.Find(kPio, 0x60, 1).ok());
+}
+
+TEST(IoBusProjectionTest, WithoutATagOfThereIsNoTag) {
+  IoBus<int> bus;
+  ASSERT_OK(bus.Insert(Pio(0x60, 1), 7));
+  ReadSection section;
+  const BusLookup<int> hit = bus.snapshot(section).Find(kPio, 0x60, 1);
+  ASSERT_TRUE(hit.ok());
+  EXPECT_EQ(**hit.hot, 7);  // the default hot projection points at the value
+  EXPECT_EQ(hit.tag, nullptr);
 }
 
 TEST(IoBusMoveTest, EveryReaderFindsAMovingRangeAtExactlyOnePlace) {
