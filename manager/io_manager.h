@@ -88,9 +88,9 @@ std::ostream& operator<<(std::ostream& os, const DeviceStats& stats);
 
 struct IoManagerOptions {
   // Count reads, writes and bytes per device: one increment in the thread's own memory per
-  // dispatch, about 1.1 ns here (README.md, "What IoManager adds"). Off by
-  // default, so a dispatch writes only the thread's reader slot, as ARCHITECTURE.md's
-  // concurrency contract states. Failed accesses are counted either way.
+  // dispatch, about 1.1 ns here (README.md, "What IoManager adds"). Off by default, so a
+  // dispatch writes only the thread's reader slot, as ARCHITECTURE.md's concurrency
+  // contract states. Failed accesses are counted either way.
   bool statistics = false;
 };
 
