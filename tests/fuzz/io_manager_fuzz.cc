@@ -1,7 +1,8 @@
 // Fuzzes IoManager (and through it IoBus) against a brute-force model: a list of
 // registered ranges searched linearly. A byte string decodes into registrations,
 // unregistrations, transactions, moves and dispatches on PIO and MMIO; every status code,
-// and every dispatched (device, base, offset, length), must match the model.
+// and every dispatched (device, base, offset, length), must match the model, and so must
+// the statistics (per device, with Options::statistics on or off, and unclaimed).
 
 #include <cstdio>
 #include <cstdlib>
@@ -132,12 +133,60 @@ bool Representable(const BusRange& r) {
   return r.space == AddressSpace::kMmio || (r.base <= 0xffff && r.size <= 0xffff);
 }
 
+// What GetDeviceStats should report for one device, and UnclaimedStats for none.
+struct Counts {
+  uint64_t reads = 0;
+  uint64_t writes = 0;
+  uint64_t bytes_read = 0;
+  uint64_t bytes_written = 0;
+  uint64_t out_of_range = 0;
+  uint64_t not_found = 0;
+  uint64_t zero_length = 0;
+};
+
+uint64_t ErrorCount(const DeviceStats& stats, absl::StatusCode code) {
+  auto it = stats.errors.find(code);
+  return it == stats.errors.end() ? 0 : it->second;
+}
+
 void RunOne(FuzzInput& in) {
   RcuDomain domain;  // declared first: outlives the manager
-  IoManager io(domain);
+  const bool statistics = in.Bool();
+  IoManager io(domain, IoManager::Options{.statistics = statistics});
   std::vector<std::shared_ptr<FuzzDevice>> devices;
   for (int i = 0; i < 4; ++i) devices.push_back(std::make_shared<FuzzDevice>());
   Model model;
+  Counts expected[4];
+  Counts unclaimed;
+  auto has_range = [&model](int device) {
+    for (const ModelRange& m : model.ranges) {
+      if (m.device == device) return true;
+    }
+    return false;
+  };
+  // Successful accesses are counted only with statistics on; failed ones always.
+  auto check_stats = [&] {
+    for (int d = 0; d < 4; ++d) {
+      absl::StatusOr<DeviceStats> stats = io.GetDeviceStats(devices[d].get());
+      DBS_FUZZ_CHECK(stats.ok() == has_range(d), "stats exist iff the device has a range");
+      if (!stats.ok()) continue;
+      const Counts& e = expected[d];
+      const uint64_t on = statistics ? 1 : 0;
+      DBS_FUZZ_CHECK(stats->reads == on * e.reads && stats->writes == on * e.writes,
+                     "device access counts");
+      DBS_FUZZ_CHECK(stats->bytes_read == on * e.bytes_read &&
+                         stats->bytes_written == on * e.bytes_written,
+                     "device byte counts");
+      DBS_FUZZ_CHECK(stats->total_errors() == e.out_of_range &&
+                         ErrorCount(*stats, absl::StatusCode::kOutOfRange) == e.out_of_range,
+                     "device error counts");
+    }
+    const DeviceStats none = io.UnclaimedStats();
+    DBS_FUZZ_CHECK(ErrorCount(none, absl::StatusCode::kNotFound) == unclaimed.not_found &&
+                       ErrorCount(none, absl::StatusCode::kInvalidArgument) ==
+                           unclaimed.zero_length,
+                   "unclaimed error counts");
+  };
 
   for (int step = 0; step < 200 && !in.empty(); ++step) {
     switch (in.Below(8)) {
@@ -259,6 +308,7 @@ void RunOne(FuzzInput& in) {
         }
         absl::StatusCode want = absl::StatusCode::kNotFound;
         int device = -1;
+        int owner = -1;  // the device whose range holds the address
         Call call;
         if (length == 0) {
           want = absl::StatusCode::kInvalidArgument;
@@ -266,6 +316,7 @@ void RunOne(FuzzInput& in) {
           for (const ModelRange& m : model.ranges) {
             if ((m.range.space == AddressSpace::kPio) != pio) continue;
             if (address < m.range.base || address > m.range.last()) continue;
+            owner = m.device;
             if (length - 1 > m.range.last() - address) {
               want = absl::StatusCode::kOutOfRange;
             } else {
@@ -274,6 +325,17 @@ void RunOne(FuzzInput& in) {
               call = {pio, write, m.range.base, address - m.range.base, length};
             }
           }
+        }
+        if (want == absl::StatusCode::kOk) {
+          Counts& e = expected[device];
+          (write ? e.writes : e.reads) += 1;
+          (write ? e.bytes_written : e.bytes_read) += length;
+        } else if (want == absl::StatusCode::kOutOfRange) {
+          ++expected[owner].out_of_range;
+        } else if (want == absl::StatusCode::kNotFound) {
+          ++unclaimed.not_found;
+        } else {
+          ++unclaimed.zero_length;
         }
         DBS_FUZZ_CHECK(status.code() == want, "dispatch status");
         for (int d = 0; d < 4; ++d) {
@@ -285,7 +347,13 @@ void RunOne(FuzzInput& in) {
       }
     }
     DBS_FUZZ_CHECK(io.range_count() == model.ranges.size(), "range count");
+    // A device whose last range went away starts from zero when registered again.
+    for (int d = 0; d < 4; ++d) {
+      if (!has_range(d)) expected[d] = Counts{};
+    }
+    if (step % 16 == 15) check_stats();
   }
+  check_stats();
 }
 
 }  // namespace
