@@ -264,12 +264,7 @@ int Main(int argc, char** argv) {
   }
 
   // The targets of the design, read off the table ("n/a" where --only skipped a column).
-  auto column = [&](const char* name) {
-    for (size_t d = 0; d < designs.size(); ++d) {
-      if (std::strcmp(designs[d].name, name) == 0) return d;
-    }
-    std::abort();
-  };
+  auto column = [&](const char* name) { return ColumnOf(designs, name); };
   auto find = [&](int ranges, bool random, int threads, bool writer) {
     for (size_t c = 0; c < cases.size(); ++c) {
       const Case& k = cases[c];

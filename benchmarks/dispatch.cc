@@ -213,6 +213,9 @@ int Main(int argc, char** argv) {
   }
   std::printf("\n\n");
 
+  const size_t manager = ColumnOf(designs, IoManagerDispatch::kName);
+  const size_t manager_stats = ColumnOf(designs, IoManagerStatsDispatch::kName);
+  const size_t io_bus = ColumnOf(designs, IoBusDispatch::kName);
   auto floor_of = [&](size_t c) { return cases[c].writer ? ns[c - 1][0] : ns[c][0]; };
   std::printf("%-38s", "ns per dispatch (ratio to floor)");
   for (const DesignEntry& d : designs) std::printf(" | %-22.22s", d.name);
@@ -226,17 +229,18 @@ int Main(int argc, char** argv) {
         std::printf(" | %7.1f (%6.2fx)      ", ns[c][d], ns[c][d] / floor_of(c));
       }
     }
-    std::printf(" | %5.2fx          | %5.2fx (%5.2fx)\n", ns[c][1] / floor_of(c),
-                ns[c][1] / ns[c][3], ns[c][2] / ns[c][3]);
+    std::printf(" | %5.2fx          | %5.2fx (%5.2fx)\n", ns[c][manager] / floor_of(c),
+                ns[c][manager] / ns[c][io_bus], ns[c][manager_stats] / ns[c][io_bus]);
   }
 
   // What IoManager adds to the bare IoBus lookup and the same device call, over all cases.
-  for (size_t manager : {size_t{1}, size_t{2}}) {
+  std::printf("\n");
+  for (size_t d : {manager, manager_stats}) {
     std::vector<double> overhead;
-    for (size_t c = 0; c < cases.size(); ++c) overhead.push_back(ns[c][manager] / ns[c][3]);
-    std::printf("%s%s / (IoBus lookup + the same DeviceIo call): median %.2fx, max %.2fx over "
+    for (size_t c = 0; c < cases.size(); ++c) overhead.push_back(ns[c][d] / ns[c][io_bus]);
+    std::printf("%s / (IoBus lookup + the same DeviceIo call): median %.2fx, max %.2fx over "
                 "%zu cases\n",
-                manager == 1 ? "\n" : "", designs[manager].name, Median(overhead),
+                designs[d].name, Median(overhead),
                 *std::max_element(overhead.begin(), overhead.end()), overhead.size());
   }
 
@@ -266,7 +270,8 @@ int Main(int argc, char** argv) {
       }
       out << absl::StrFormat(
           ", \"io_manager_to_floor\": %.3f, \"io_manager_to_io_bus\": %.3f}%s\n",
-          ns[c][1] / floor_of(c), ns[c][1] / ns[c][3], c + 1 < cases.size() ? "," : "");
+          ns[c][manager] / floor_of(c), ns[c][manager] / ns[c][io_bus],
+          c + 1 < cases.size() ? "," : "");
     }
     out << absl::StrFormat(
         "  ],\n  \"registration_us\": {\"add_device\": %.2f, \"remove_device\": %.2f, "

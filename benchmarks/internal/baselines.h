@@ -166,19 +166,6 @@ class IoBusDesign : public DesignBase {
   IoBus<BenchDevice*> bus_;
 };
 
-// A DeviceIo answering like BenchDevice, with one virtual call per access as the others.
-class BenchDeviceIo final : public DeviceIo {
- public:
-  explicit BenchDeviceIo(uint64_t id) : id_(id) {}
-  void Read(IoAddress base, IoAddress offset, absl::Span<uint8_t> data) override {
-    data[0] = static_cast<uint8_t>(id_ ^ offset.raw_value());
-  }
-  void Write(IoAddress, IoAddress, absl::Span<const uint8_t>) override {}
-
- private:
-  uint64_t id_;
-};
-
 // IoBus mapping ranges straight to DeviceIo pointers, calling the device the way IoManager
 // does (base, offset, a span for the data): the bare lookup plus the same virtual call, and
 // nothing else (no statistics, no status). What IoManager's own overhead is measured against.
@@ -188,7 +175,7 @@ class IoBusDeviceIoDesign : public DesignBase {
   void Build(const std::vector<BenchRange>& ranges) {
     IoBus<DeviceIo*, ValueItself<DeviceIo*>>::Batch batch;
     for (const BenchRange& r : ranges) {
-      devices_.push_back(std::make_unique<BenchDeviceIo>(r.base));
+      devices_.push_back(std::make_unique<ConstantDevice>(r.base));
       batch.Insert(BusRange{AddressSpace::kMmio, r.base, r.size}, devices_.back().get());
     }
     if (!bus_.Apply(std::move(batch)).ok()) std::abort();
@@ -208,8 +195,8 @@ class IoBusDeviceIoDesign : public DesignBase {
   }
 
  private:
-  std::vector<std::unique_ptr<BenchDeviceIo>> devices_;
-  BenchDeviceIo toggle_device_io_{kToggleBase};
+  std::vector<std::unique_ptr<ConstantDevice>> devices_;
+  ConstantDevice toggle_device_io_{kToggleBase};
   IoBus<DeviceIo*, ValueItself<DeviceIo*>> bus_;
 };
 
@@ -221,7 +208,7 @@ class IoManagerDesignT : public DesignBase {
   void Build(const std::vector<BenchRange>& ranges) {
     IoManager::Transaction tx = io_.Begin();
     for (const BenchRange& r : ranges) {
-      if (!tx.Register(std::make_shared<BenchDeviceIo>(r.base), {MmioRange{r.base, r.size}}).ok()) {
+      if (!tx.Register(std::make_shared<ConstantDevice>(r.base), {MmioRange{r.base, r.size}}).ok()) {
         std::abort();
       }
     }
@@ -235,7 +222,7 @@ class IoManagerDesignT : public DesignBase {
   void Republish() {
     const Resource toggle = MmioRange{kToggleBase, 8};
     if (!io_.UnregisterDeviceIo({toggle}).ok()) {
-      (void)io_.RegisterDeviceIo(std::make_shared<BenchDeviceIo>(kToggleBase), {toggle});
+      (void)io_.RegisterDeviceIo(std::make_shared<ConstantDevice>(kToggleBase), {toggle});
     }
   }
   IoManager& io() { return io_; }

@@ -44,23 +44,6 @@ struct Registration {
   std::shared_ptr<DeviceIo> device;
 };
 
-// A DeviceIo that answers every read with (id ^ offset) and ignores writes.
-class ConstantDevice final : public DeviceIo {
- public:
-  explicit ConstantDevice(uint64_t id) : id_(id) {}
-  void Read(IoAddress, IoAddress offset, absl::Span<uint8_t> data) override {
-    data[0] = static_cast<uint8_t>(id_ ^ offset.raw_value());
-  }
-  void PioRead(PioAddress, PioAddress offset, absl::Span<uint8_t> data) override {
-    data[0] = static_cast<uint8_t>(id_ ^ offset.raw_value());
-  }
-  void Write(IoAddress, IoAddress, absl::Span<const uint8_t>) override {}
-  void PioWrite(PioAddress, PioAddress, absl::Span<const uint8_t>) override {}
-
- private:
-  uint64_t id_;
-};
-
 // Registrations of `count` devices of `size` at random bases of `space`.
 inline std::vector<Registration> RandomDevices(AddressSpace space, size_t count, uint64_t size,
                                                uint64_t seed = 1) {

@@ -24,9 +24,14 @@
 #include <cstdint>
 #include <random>
 #include <set>
+#include <cstdlib>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
+
+#include "absl/types/span.h"
+#include "manager/device_io.h"
 
 namespace dbs::bench {
 
@@ -41,11 +46,37 @@ class BenchDevice {
   uint64_t id_;
 };
 
+// A DeviceIo that answers every read with (id ^ offset) and ignores writes.
+class ConstantDevice final : public DeviceIo {
+ public:
+  explicit ConstantDevice(uint64_t id) : id_(id) {}
+  void Read(IoAddress, IoAddress offset, absl::Span<uint8_t> data) override {
+    data[0] = static_cast<uint8_t>(id_ ^ offset.raw_value());
+  }
+  void PioRead(PioAddress, PioAddress offset, absl::Span<uint8_t> data) override {
+    data[0] = static_cast<uint8_t>(id_ ^ offset.raw_value());
+  }
+  void Write(IoAddress, IoAddress, absl::Span<const uint8_t>) override {}
+  void PioWrite(PioAddress, PioAddress, absl::Span<const uint8_t>) override {}
+
+ private:
+  uint64_t id_;
+};
+
 struct BenchRange {
   uint64_t base;
   uint64_t size;
   BenchDevice* device;
 };
+
+// The index of the design called `name` in a benchmark's list of designs.
+template <typename Designs>
+size_t ColumnOf(const Designs& designs, const char* name) {
+  for (size_t d = 0; d < designs.size(); ++d) {
+    if (std::string_view(designs[d].name) == name) return d;
+  }
+  std::abort();
+}
 
 inline int64_t ThreadCpuNanos() {
   timespec ts;

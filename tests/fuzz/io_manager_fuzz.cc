@@ -75,6 +75,12 @@ struct Model {
     }
     return false;
   }
+  bool HasDevice(int device) const {
+    for (const ModelRange& m : ranges) {
+      if (m.device == device) return true;
+    }
+    return false;
+  }
   int FindExact(const BusRange& r) const {
     for (size_t i = 0; i < ranges.size(); ++i) {
       if (ranges[i].range == r) return static_cast<int>(i);
@@ -158,17 +164,11 @@ void RunOne(FuzzInput& in) {
   Model model;
   Counts expected[4];
   Counts unclaimed;
-  auto has_range = [&model](int device) {
-    for (const ModelRange& m : model.ranges) {
-      if (m.device == device) return true;
-    }
-    return false;
-  };
   // Successful accesses are counted only with statistics on; failed ones always.
   auto check_stats = [&] {
     for (int d = 0; d < 4; ++d) {
       absl::StatusOr<DeviceStats> stats = io.GetDeviceStats(devices[d].get());
-      DBS_FUZZ_CHECK(stats.ok() == has_range(d), "stats exist iff the device has a range");
+      DBS_FUZZ_CHECK(stats.ok() == model.HasDevice(d), "stats exist iff the device has a range");
       if (!stats.ok()) continue;
       const Counts& e = expected[d];
       const uint64_t on = statistics ? 1 : 0;
@@ -349,7 +349,7 @@ void RunOne(FuzzInput& in) {
     DBS_FUZZ_CHECK(io.range_count() == model.ranges.size(), "range count");
     // A device whose last range went away starts from zero when registered again.
     for (int d = 0; d < 4; ++d) {
-      if (!has_range(d)) expected[d] = Counts{};
+      if (!model.HasDevice(d)) expected[d] = Counts{};
     }
     if (step % 16 == 15) check_stats();
   }
