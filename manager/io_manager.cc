@@ -162,13 +162,27 @@ absl::Status IoManager::CommitTransaction(Transaction& tx) {
   internal::MutexLock lock(&mu_);
   Bus::Batch batch;
   absl::flat_hash_map<const DeviceIo*, uint32_t> fresh_slots;  // devices new to the bus
-  // Ranges gained (+) or lost (-) per device, and who owns each range this transaction
-  // adds, so a range added and removed in one transaction is attributed correctly.
+  // Ranges gained (+) or lost (-) per device. Who owns a range is read from `changed` (the
+  // ranges this transaction registered, moved or removed so far: null once removed), else
+  // from the published snapshot, so a range moved or added earlier in the transaction is
+  // attributed to its device when a later change removes it.
   absl::flat_hash_map<const DeviceIo*, int64_t> delta;
-  absl::flat_hash_map<std::pair<int, uint64_t>, const DeviceIo*> added_here;
+  absl::flat_hash_map<std::pair<int, uint64_t>, const DeviceIo*> changed;
   {
     ReadSection section;  // we are the only writer: this is the snapshot we change
     const Bus::Snapshot& current = bus_.snapshot(section);
+    // The device registered at `range` at this point of the transaction, or null.
+    auto owner_of = [&](const BusRange& range) -> const DeviceIo* {
+      if (auto it = changed.find({static_cast<int>(range.space), range.base});
+          it != changed.end()) {
+        return it->second;
+      }
+      const Bus::Entry* entry = current.FindExact(range);
+      return entry != nullptr ? entry->value.device.get() : nullptr;
+    };
+    auto set_owner = [&](AddressSpace space, uint64_t base, const DeviceIo* owner) {
+      changed[{static_cast<int>(space), base}] = owner;
+    };
     for (Transaction::Op& op : tx.ops_) {
       if (auto* r = std::get_if<Transaction::RegisterOp>(&op)) {
         const DeviceIo* device = r->device.get();
@@ -182,25 +196,22 @@ absl::Status IoManager::CommitTransaction(Transaction& tx) {
         }
         for (const BusRange& range : r->ranges) {
           batch.Insert(range, Handle{r->device, slot});
-          added_here[{static_cast<int>(range.space), range.base}] = device;
+          set_owner(range.space, range.base, device);
         }
         delta[device] += static_cast<int64_t>(r->ranges.size());
       } else if (auto* u = std::get_if<Transaction::UnregisterOp>(&op)) {
         for (const BusRange& range : u->ranges) {
           batch.Remove(range);
-          const DeviceIo* owner = nullptr;
-          if (auto it = added_here.find({static_cast<int>(range.space), range.base});
-              it != added_here.end()) {
-            owner = it->second;
-          } else if (const Bus::Entry* entry = current.FindExact(range)) {
-            owner = entry->value.device.get();
-          }
           // An unknown owner means the removal fails and nothing is published.
-          if (owner != nullptr) --delta[owner];
+          if (const DeviceIo* owner = owner_of(range)) --delta[owner];
+          set_owner(range.space, range.base, nullptr);
         }
       } else {
         const auto& m = std::get<Transaction::MoveOp>(op);
         batch.Move(m.from, m.new_base);
+        const DeviceIo* owner = owner_of(m.from);
+        set_owner(m.from.space, m.from.base, nullptr);
+        set_owner(m.from.space, m.new_base, owner);
       }
     }
   }

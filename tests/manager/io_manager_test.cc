@@ -256,6 +256,26 @@ TEST_F(IoManagerTest, MoveChangesTheBaseTheDeviceSees) {
   EXPECT_THAT(io_.MoveDeviceIo(LegacyIrq{4}, 5), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+TEST(IoManagerTransactionTest, UnregisteringARangeMovedInTheSameTransactionRemovesTheDevice) {
+  // Found by the io_manager fuzzer: the bookkeeping looked the unregistered range up in the
+  // published snapshot, where its new base was not yet, and kept the device as registered.
+  IoManager io;
+  auto moved = std::make_shared<RecordingDevice>(1);
+  auto added = std::make_shared<RecordingDevice>(2);
+  ASSERT_OK(io.RegisterDeviceIo(moved, {PioRange{0x60, 1}}));
+  IoManager::Transaction tx = io.Begin();
+  ASSERT_OK(tx.Move(PioRange{0x60, 1}, 0x70));
+  ASSERT_OK(tx.Unregister({PioRange{0x70, 1}}));
+  ASSERT_OK(tx.Register(added, {PioRange{0x80, 1}}));
+  ASSERT_OK(tx.Move(PioRange{0x80, 1}, 0x90));
+  ASSERT_OK(tx.Unregister({PioRange{0x90, 1}}));
+  ASSERT_OK(tx.Commit());
+  EXPECT_EQ(io.range_count(), 0u);
+  EXPECT_EQ(io.device_count(), 0u);
+  EXPECT_THAT(io.GetDeviceStats(moved.get()), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(io.GetDeviceStats(added.get()), StatusIs(absl::StatusCode::kNotFound));
+}
+
 TEST(IoManagerMoveTest, DispatchDuringMovesAlwaysSeesTheBaseItWasSentTo) {
   IoManager io;
   auto dev = std::make_shared<RecordingDevice>(1);
