@@ -232,5 +232,6 @@ def dbs_device_dependencies():
         targets = {
             ":urcu_qsbr": "-lurcu-qsbr",
             ":urcu_memb": "-lurcu-memb",
+            ":urcu_bp": "-lurcu-bp",
         },
     )

@@ -1,51 +1,51 @@
-// bus/io_bus.h — a map from address ranges to values, read without locks.
+// bus/io_bus.h — a map from address ranges to values, read without locks and changed in
+// O(log n) per change.
 //
-// IoBus<V> maps non-overlapping ranges of two address spaces (x86 port I/O, 16-bit, and
-// MMIO, 64-bit) to values of type V (IoManager stores device pointers). Each generation of
-// the map is an immutable Snapshot published through an atomic pointer; readers find a range
-// inside an RCU read section (bus/rcu.h) and writers change, validate and publish a new
-// generation, retiring the old one to the RCU domain.
+// IoBus<V> maps non-overlapping ranges of two address spaces (x86 port I/O and MMIO, see
+// bus/bus_range.h) to values of type V (IoManager stores device handles). Each generation
+// of the map is an immutable Snapshot published through an atomic pointer; readers find a
+// range inside an RCU read section (bus/rcu.h), and writers build the next generation,
+// publish it and retire what only the old one named.
 //
 //   dbs::ReadSection section;
 //   const auto& snapshot = bus.snapshot(section);
 //   auto hit = snapshot.Find(dbs::AddressSpace::kPio, 0x3fd, 1);
 //   if (hit.ok()) use(hit.entry->value, hit.offset);
 //
-// TWO REPRESENTATIONS. The writers' source of truth is one absl::btree_map per space, keyed
-// by range base, changed in place under the writer mutex: O(log n) per insertion, removal
-// or move, with the overlap check against the two neighbours. What readers see is its
-// projection, built at publication: per space, the sorted bases in one array and beside it
-// each range's last address with a small "hot" copy of its value (HotOf), an optional tag
-// (TagOf, in an array of its own) and its entry. Entries are allocated once when inserted and never
-// change, so consecutive snapshots share them; a removed entry is retired with the snapshot
-// that last named it. This keeps publication at O(k log n + n) memory copies (about 10 µs
-// for 4096 ranges) instead of copying and later freeing a whole btree per generation (about
-// 150 µs measured here), and gives readers a layout built for searching.
+// THE STRUCTURE. Each generation is a persistent B+-tree per address space, 16 keys a node
+// (bus/internal/persistent_btree.h). A change copies only the path from the root to the
+// leaves it touches; every other node is shared with the previous generation. A registered
+// range's entry (range and value) is allocated once and never changes, so generations share
+// it too. A leaf holds, beside each base, the range's last address and a small "hot" copy of
+// its value (HotOf), so a dispatch reads the leaf and never the entry; an optional tag
+// (TagOf) sits in an array of its own.
 //
-// READ COST. A lookup first tries the range the same thread last found for a nearby address
-// (a 16-entry thread-local cache of indexes, validated against the snapshot, so never
-// wrong), which makes a register polled in a loop, like a UART's line status, or a driver
-// alternating between a few devices, cost a few compares. Otherwise it runs a branch-free
-// binary search over the bases (conditional moves, a fixed number of steps: no
-// mispredictions on random addresses), then one comparison for the range's end.
-// The read section around it stores only to the thread's own cache line, and a missed hint
-// only to the thread's own storage. benchmarks/bus_bench measures it against an unprotected
-// btree, reader-writer locks, atomic<shared_ptr> and liburcu; figures are in README.md.
+// READ COST. A lookup first tries the leaf slot the same thread last found for a nearby
+// address in this very generation (a 16-entry thread-local cache, keyed by a generation id
+// that is never reused, so a stale hint costs a search and never a wrong answer): a register
+// polled in a loop, like a UART's line status, costs a few compares. Otherwise it descends
+// the tree with a fixed four-step branch-free search per node (log16 n levels), then makes
+// one comparison for the range's end. The read section around it stores only to the
+// thread's own cache line, and a missed hint only to the thread's own storage.
 //
-// WRITE COST. One batch (any number of inserts, removals and moves) costs its O(log n)
-// operations plus one O(n) projection and one publication: use a Batch for more than one
-// change. A batch is validated as a whole and published as one generation, or undone.
-// LIMITATION: every publication writes a new index (about 100 KB for 4096 ranges), which
-// readers then fetch from the writer's cache; with thousands of ranges and a publication
-// every 100 µs, random lookups cost about 1.5x what they cost with no writer (still half an
-// unprotected btree). An index split into chunks shared between generations would remove
-// this; a VMM's device set is far smaller and hotplug far rarer.
+// WRITE COST. One change (an insert, a removal or a move) copies O(log n) nodes and retires
+// as many; a Batch of changes is applied to one working tree, copying each node at most
+// once, validated as a whole and published as one generation, or not at all. The figures
+// for 64, 4,096 and 65,536 ranges are in benchmarks/README.md (benchmarks/bus_bench).
 //
-// WHEN OLD SNAPSHOTS ARE FREED. A replaced snapshot, and the entries it alone named, are
-// retired to the RcuDomain and freed (with their values) once no read section that could
-// have loaded them is in progress: at the next poll of the domain (every
-// RcuDomain::kRetireBatch retirements) or the next Synchronize(). A value stored in the bus
-// therefore outlives every lookup that returned it. NEVER BLOCK INSIDE A READ SECTION.
+// WHEN OLD GENERATIONS ARE FREED. A replaced node, and an entry no generation names any
+// more, is retired to the RcuDomain with the epoch it was born at, and freed (an entry with
+// its value) once no read section can reach it. A reader stalled inside a section keeps
+// only what was alive when it loaded its snapshot, not what later generations retired.
+// A value stored in the bus therefore outlives every lookup that returned it.
+// NEVER BLOCK INSIDE A READ SECTION on a lock a writer holds while it synchronizes.
+//
+// DELETERS AND LOCKS. Values (and so devices) are destroyed by whichever thread reclaims:
+// one that polls the domain while retiring (a writer, or a vCPU thread changing the bus from
+// inside a handler), one that calls Synchronize, or the one destroying the domain. Never
+// under a lock of this library: Apply retires only after releasing the bus's mutex, and
+// Commit hands the retirement back (a Change) so that a caller holding its own lock, as
+// IoManager does, releases it first.
 //
 // CONTRACT. Ranges are validated when inserted: size 0, or a range that runs past the end of
 // its space (2^64 for MMIO, 0x10000 for PIO) is kInvalidArgument; a range overlapping a
@@ -53,7 +53,8 @@
 // removing or moving a range that is not registered exactly is kNotFound. Lookup: no range
 // at the address is kNotFound, an access that starts inside a range and runs past its end is
 // kOutOfRange, length 0 is kInvalidArgument. On every error nothing changes. Messages name
-// the addresses in hex.
+// the addresses in hex. Every call gives the basic exception guarantee: if allocating or
+// copying a value throws, nothing is published and nothing leaks.
 //
 // Thread-safety: readers (snapshot(), Find) are wait-free and may run on any number of
 // threads; writers serialise on one mutex and never wait for readers, so a writer may run
@@ -67,62 +68,29 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <string>
-#include <utility>
+#include <new>
 #include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
 #include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "absl/base/thread_annotations.h"
-#include "absl/container/btree_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
+#include "absl/types/span.h"
+#include "bus/bus_range.h"
+#include "bus/internal/persistent_btree.h"
 #include "bus/rcu.h"
 #include "resources/internal/mutex.h"
 
 namespace dbs {
 
-enum class AddressSpace : uint8_t {
-  kPio = 0,   // x86 port I/O: addresses below 0x10000
-  kMmio = 1,  // memory-mapped I/O: the whole 64-bit space
-};
-inline constexpr size_t kAddressSpaces = 2;
-
-// "PIO" or "MMIO".
-const char* AddressSpaceName(AddressSpace space);
-
-// `size` addresses from `base` in `space`.
-struct BusRange {
-  AddressSpace space = AddressSpace::kMmio;
-  uint64_t base = 0;
-  uint64_t size = 0;
-
-  // The last address of a validated range.
-  uint64_t last() const { return base + (size - 1); }
-  friend bool operator==(const BusRange&, const BusRange&) = default;
-};
-
-// "PIO [0x3f8, 0x3ff]" (or "PIO 0x3f8+0x0" for an empty or wrapping range).
-std::string ToString(const BusRange& range);
-
-// kInvalidArgument if `range` is empty or runs past the end of its space.
-absl::Status ValidateBusRange(const BusRange& range);
-
-enum class LookupOutcome : uint8_t {
-  kHit,         // the access lies inside `entry`'s range
-  kNoRange,     // no range contains the address: kNotFound
-  kPastEnd,     // it starts inside `entry`'s range and runs past its end: kOutOfRange
-  kZeroLength,  // kInvalidArgument
-};
-
-// The status for a failed lookup, naming the addresses.
-absl::Status LookupError(LookupOutcome outcome, AddressSpace space, uint64_t address,
-                         uint64_t length, const BusRange* range);
-
 // A registered range and its value. Allocated once when inserted, never changed, and
-// retired to the RCU domain when removed, so every snapshot naming it can point at it.
+// retired to the RCU domain when removed, so every generation naming it can point at it.
 template <typename V>
 struct BusEntry {
   BusRange range;
@@ -136,7 +104,7 @@ struct PointerToValue {
 };
 
 // A hot projection for values that are small and trivially copyable themselves (a raw
-// device pointer): the value, copied into the read index.
+// device pointer): the value, copied into the leaf.
 template <typename V>
 struct ValueItself {
   V operator()(const V& value) const { return value; }
@@ -149,22 +117,8 @@ struct NoTag {
   None operator()(const V&) const { return {}; }
 };
 
-template <typename V, typename HotOf = PointerToValue<V>, typename TagOf = NoTag<V>>
-class IoBus;
-
-namespace io_bus_internal {
-// Per thread and address space, a small direct-mapped cache of the ranges recent lookups
-// found (indexes into the snapshot), selected by address bits 2-5, so that a driver
-// alternating between a few registers (a UART's data and status, a timer, a PCI config
-// pair) finds each without a search. Written only when a lookup misses, and only to this
-// thread's own storage.
-inline constexpr size_t kHintSlots = 16;
-inline constinit thread_local uint32_t tls_hint[kAddressSpaces][kHintSlots]
-    ABSL_ATTRIBUTE_INITIAL_EXEC = {};
-}  // namespace io_bus_internal
-
-// What Find returns: the entry, its hot projection (in the snapshot's read index, valid
-// as long as the snapshot), and the offset of the address inside its range.
+// What Find returns: the entry, its hot projection and tag (in the generation's leaf, valid
+// as long as the read section), and the offset of the address inside its range.
 template <typename V, typename HotOf = PointerToValue<V>, typename TagOf = NoTag<V>>
 struct BusLookup {
   using Hot = std::invoke_result_t<HotOf, const V&>;
@@ -178,26 +132,55 @@ struct BusLookup {
   bool ok() const { return outcome == LookupOutcome::kHit; }
 };
 
-// HotOf maps a value to a small, trivially copyable "hot" projection stored in the read
-// index beside each range (for IoManager: the raw device pointer), so a dispatch reads the
-// index and never the entry itself. By default, a pointer to the value. TagOf maps it to a
-// second projection kept in an array of its own (for IoManager: the device's statistics
-// slot), for what only some lookups read, so the records every lookup touches stay small.
-// By default there is none.
-template <typename V, typename HotOf, typename TagOf>
+namespace bus_internal {
+// Per thread and address space, a small direct-mapped cache of the leaf slots recent
+// lookups found, selected by address bits 2-5, so that a driver alternating between a few
+// registers (a UART's data and status, a timer, a PCI config pair) finds each without a
+// search. `generation_id` names the generation the slot belongs to; ids are never reused,
+// so a hint is followed only inside the generation it came from. Written only when a lookup
+// misses, and only to this thread's own storage.
+struct Hint {
+  uint64_t generation_id;
+  const void* leaf;
+  uint32_t slot;
+};
+inline constexpr size_t kHintSlots = 16;
+inline constinit thread_local Hint tls_hint[kAddressSpaces][kHintSlots]
+    ABSL_ATTRIBUTE_INITIAL_EXEC = {};
+// Ids of generations, process-wide (0 is never used, so an empty hint never matches).
+inline std::atomic<uint64_t> g_next_generation_id{1};
+}  // namespace bus_internal
+
+// HotOf maps a value to a small, trivially copyable "hot" projection stored in the leaf
+// beside each range (for IoManager: the raw device pointer), so a dispatch never reads the
+// entry itself. By default, a pointer to the value. TagOf maps it to a second projection
+// kept in an array of its own (for IoManager: the device's statistics slot), for what only
+// some lookups read, so the records every lookup touches stay small. By default there is
+// none.
+template <typename V, typename HotOf = PointerToValue<V>, typename TagOf = NoTag<V>>
 class IoBus {
  public:
   using LookupResult = BusLookup<V, HotOf, TagOf>;
   using Hot = typename LookupResult::Hot;
   using Tag = typename LookupResult::Tag;
-  static_assert(std::is_trivially_copyable_v<Hot>, "the hot projection is copied into the index");
-  static_assert(std::is_trivially_copyable_v<Tag>, "the tag is copied into the index");
+  static_assert(std::is_trivially_copyable_v<Hot>, "the hot projection is copied into leaves");
+  static_assert(std::is_trivially_copyable_v<Tag>, "the tag is copied into leaves");
   static constexpr bool kHasTag = !std::is_empty_v<Tag>;
 
   using Entry = BusEntry<V>;
 
+ private:
+  using Leaf = bus_internal::LeafNode<Entry, Hot, Tag>;
+  using Editor = bus_internal::TreeEditor<Leaf>;
+  using Root = bus_internal::Root;
+  struct StoredEntry;
+  struct Key {
+    explicit Key() = default;
+  };
+
+ public:
   // One immutable generation of the map, as readers see it.
-  class Snapshot {
+  class alignas(64) Snapshot {
    public:
     // Finds the range holding [address, address + length). Wait-free, no allocation.
     ABSL_ATTRIBUTE_ALWAYS_INLINE LookupResult Find(AddressSpace space, uint64_t address,
@@ -207,39 +190,31 @@ class IoBus {
         out.outcome = LookupOutcome::kZeroLength;
         return out;
       }
-      const Index& index = index_[static_cast<size_t>(space)];
-      const size_t n = index.bases.size();
-      if (ABSL_PREDICT_FALSE(n == 0)) return out;
-      const uint64_t* bases = index.bases.data();
-      // The range this thread found last time in this space, if it still holds the address.
-      // The hint is only an index, checked against this snapshot before use: a stale one
-      // (another snapshot, another bus) costs a search, never a wrong answer.
-      uint32_t& hint = io_bus_internal::tls_hint[static_cast<size_t>(space)]
-                                                 [(address >> 2) % io_bus_internal::kHintSlots];
-      size_t lo = hint < n ? hint : 0;
-      // base <= address <= last as one unsigned comparison (one predictable branch).
-      if (address - bases[lo] > index.records[lo].last - bases[lo]) {
-        // Branch-free: the position of the last base <= address (or 0).
-        lo = 0;
-        size_t len = n;
-        while (len > 1) {
-          const size_t half = len / 2;
-          lo = bases[lo + half] <= address ? lo + half : lo;
-          len -= half;
-        }
-        hint = static_cast<uint32_t>(lo);
-        if (ABSL_PREDICT_FALSE(bases[lo] > address)) return out;
-        if (ABSL_PREDICT_FALSE(address > index.records[lo].last)) return out;
+      const size_t s = static_cast<size_t>(space);
+      bus_internal::Hint& hint =
+          bus_internal::tls_hint[s][(address >> 2) % bus_internal::kHintSlots];
+      const Leaf* leaf = static_cast<const Leaf*>(hint.leaf);
+      uint32_t i = hint.slot;
+      // The hint holds iff it is of this generation and base <= address <= last (one
+      // unsigned comparison).
+      if (hint.generation_id != id_ ||
+          address - leaf->bases[i] > leaf->records[i].last - leaf->bases[i]) {
+        const Root& root = roots_[s];
+        if (ABSL_PREDICT_FALSE(root.node == nullptr)) return out;
+        const bus_internal::LeafSlot<Leaf> found = bus_internal::FindSlot<Leaf>(root, address);
+        leaf = found.leaf;
+        i = found.slot;
+        if (ABSL_PREDICT_FALSE(leaf->bases[i] > address)) return out;
+        if (ABSL_PREDICT_FALSE(address > leaf->records[i].last)) return out;
+        hint = bus_internal::Hint{id_, leaf, i};
       }
-      const Record& record = index.records[lo];
-      out.entry = index.entries[lo];  // a separate array: dispatch that needs only `hot`
-      out.hot = &record.hot;          // never loads it
-      if constexpr (kHasTag) out.tag = &index.tags[lo];
-
-      out.offset = address - bases[lo];
-      // Inside [address, record.last]: the access fits iff length - 1 <= last - address.
-      out.outcome = length - 1 <= record.last - address ? LookupOutcome::kHit
-                                                         : LookupOutcome::kPastEnd;
+      out.entry = leaf->entries[i];  // a separate array: a dispatch that needs only `hot`
+      out.hot = &leaf->records[i].hot;  // never loads it
+      if constexpr (kHasTag) out.tag = &leaf->tags.values[i];
+      out.offset = address - leaf->bases[i];
+      // Inside [address, last]: the access fits iff length - 1 <= last - address.
+      out.outcome = length - 1 <= leaf->records[i].last - address ? LookupOutcome::kHit
+                                                                   : LookupOutcome::kPastEnd;
       return out;
     }
 
@@ -254,45 +229,55 @@ class IoBus {
 
     // The entry registered exactly at `range`, or null. O(log n).
     const Entry* FindExact(const BusRange& range) const {
-      const Index& index = index_[static_cast<size_t>(range.space)];
-      auto it = std::lower_bound(index.bases.begin(), index.bases.end(), range.base);
-      if (it == index.bases.end() || *it != range.base) return nullptr;
-      const Entry* entry = index.entries[it - index.bases.begin()];
-      return entry->range.size == range.size ? entry : nullptr;
+      const Root& root = roots_[static_cast<size_t>(range.space)];
+      if (root.node == nullptr) return nullptr;
+      const auto [leaf, i] = bus_internal::FindSlot<Leaf>(root, range.base);
+      if (leaf->bases[i] != range.base) return nullptr;
+      return leaf->entries[i]->range.size == range.size ? leaf->entries[i] : nullptr;
     }
 
     // Calls `f(const Entry&)` for every range of `space` in ascending order.
     template <typename F>
     void ForEach(AddressSpace space, F&& f) const {
-      for (const Entry* entry : index_[static_cast<size_t>(space)].entries) f(*entry);
+      Editor::ForEachLeaf(roots_[static_cast<size_t>(space)], [&f](const Leaf& leaf) {
+        for (uint32_t i = 0; i < leaf.meta.count; ++i) f(*leaf.entries[i]);
+      });
     }
 
-    size_t size(AddressSpace space) const { return index_[static_cast<size_t>(space)].bases.size(); }
+    size_t size(AddressSpace space) const { return roots_[static_cast<size_t>(space)].size; }
     size_t size() const { return size(AddressSpace::kPio) + size(AddressSpace::kMmio); }
     // 0 for the empty map a bus starts with, then +1 per publication.
     uint64_t generation() const { return generation_; }
+    // Levels of the tree of `space` (0 when empty, 1 when its root is a leaf).
+    uint32_t height(AddressSpace space) const {
+      return roots_[static_cast<size_t>(space)].height;
+    }
+
+    // Checks the trees' invariants (sorted keys, exact separators, padding, one depth for
+    // every leaf, sizes). For tests; O(n).
+    absl::Status CheckInvariants() const {
+      for (const Root& root : roots_) {
+        if (absl::Status s = Editor::Check(root); !s.ok()) return s;
+      }
+      return absl::OkStatus();
+    }
+
+    // Made by IoBus only (a Key is private to it).
+    Snapshot(Key, const std::array<Root, kAddressSpaces>& roots, uint64_t generation,
+             uint64_t birth)
+        : birth_(birth),
+          id_(bus_internal::g_next_generation_id.fetch_add(1, std::memory_order_relaxed)),
+          roots_(roots),
+          generation_(generation) {}
 
    private:
     friend class IoBus;
-    // What a lookup reads after the search: the range's last address and the hot value.
-    struct Record {
-      uint64_t last;
-      Hot hot;
-    };
-    // Parallel arrays: the sorted bases (what the search touches), the records, the tags
-    // (empty without a TagOf) and the entries (for error messages and writers, off the
-    // dispatch path).
-    struct Index {
-      std::vector<uint64_t> bases;
-      std::vector<Record> records;
-      std::vector<Tag> tags;
-      std::vector<const Entry*> entries;
-    };
 
-    Snapshot() = default;
-
-    std::array<Index, kAddressSpaces> index_;
-    uint64_t generation_ = 0;
+    // What a lookup reads first, in one cache line.
+    uint64_t birth_;  // the epoch read before its change: what ReadSection::Load compares
+    uint64_t id_;     // process-wide unique, for the thread-local hints
+    std::array<Root, kAddressSpaces> roots_;
+    uint64_t generation_;
   };
 
   // A set of changes published together as one generation, or not at all.
@@ -327,24 +312,104 @@ class IoBus {
       BusRange from;
       uint64_t new_base;
     };
-    std::vector<std::variant<InsertOp, RemoveOp, MoveOp>> ops_;
+    using Op = std::variant<InsertOp, RemoveOp, MoveOp>;
+    absl::InlinedVector<Op, 1> ops_;  // a single change allocates nothing here
+  };
+
+  // What Commit did, and what it leaves to free. The entries it added and removed are
+  // listed (net: an entry added and removed by the same batch is in neither list) and stay
+  // valid until Finish. Finish, or the destructor, hands what the change unpublished to the
+  // RCU domain and frees what it built and never published; either may run deleters (and
+  // so destroy values) on the calling thread, so the caller must hold no lock that a value's
+  // destructor might take.
+  class Change {
+   public:
+    Change() = default;
+    Change(Change&& other) noexcept
+        : domain_(std::exchange(other.domain_, nullptr)),
+          status_(std::move(other.status_)),
+          published_(std::exchange(other.published_, false)),
+          ops_(std::move(other.ops_)),
+          nodes_(std::move(other.nodes_)),
+          fresh_entries_(std::move(other.fresh_entries_)),
+          dropped_entries_(std::move(other.dropped_entries_)),
+          inserted_(std::move(other.inserted_)),
+          removed_(std::move(other.removed_)) {}
+    // Finishes this change, then takes `other`'s place (by reconstruction: the batch's
+    // values need not be assignable).
+    Change& operator=(Change&& other) noexcept {
+      if (this != &other) {
+        this->~Change();
+        new (this) Change(std::move(other));
+      }
+      return *this;
+    }
+    ~Change() { Finish(); }
+
+    bool ok() const { return status_.ok(); }
+    const absl::Status& status() const { return status_; }
+    // The entries the change added and removed; empty unless it was published.
+    absl::Span<const Entry* const> inserted() const { return inserted_; }
+    absl::Span<const Entry* const> removed() const { return removed_; }
+
+    // Retires what the published change replaced and frees what it built but dropped; or,
+    // for a change that was not published, frees everything it built. Idempotent.
+    void Finish() {
+      if (domain_ == nullptr) return;
+      RcuDomain* domain = std::exchange(domain_, nullptr);
+      // Moved out first: a deleter may run code that commits again.
+      bus_internal::NodeLedger nodes = std::move(nodes_);
+      EntryList discard = published_ ? std::move(dropped_entries_) : std::move(fresh_entries_);
+      decltype(ops_) ops = std::move(ops_);
+      if (published_) {
+        for (const RcuDomain::Retiree& node : nodes.dropped) node.deleter(node.object);
+        domain->RetireAll(nodes.replaced);
+      } else {
+        for (const RcuDomain::Retiree& node : nodes.fresh) node.deleter(node.object);
+      }
+      for (StoredEntry* entry : discard) delete entry;
+      ops.clear();
+    }
+
+   private:
+    friend class IoBus;
+    Change(RcuDomain* domain, decltype(Batch::ops_)&& ops)
+        : domain_(domain), ops_(std::move(ops)) {}
+
+    using EntryList = absl::InlinedVector<StoredEntry*, 2>;
+    using EntryView = absl::InlinedVector<const Entry*, 2>;
+
+    RcuDomain* domain_ = nullptr;  // null once finished
+    absl::Status status_;
+    bool published_ = false;
+    decltype(Batch::ops_) ops_;       // what the batch's values left behind
+    bus_internal::NodeLedger nodes_;  // `replaced` also holds removed entries
+    EntryList fresh_entries_;         // created by the change
+    EntryList dropped_entries_;       // created and removed by it
+    EntryView inserted_;
+    EntryView removed_;
   };
 
   explicit IoBus(RcuDomain& domain = RcuDomain::Default())
-      : domain_(domain), current_(new Snapshot()) {}
+      : domain_(domain),
+        current_(bus_internal::NewAligned<Snapshot>(Key(), std::array<Root, kAddressSpaces>{}, 0,
+                                                    RcuDomain::CurrentEpoch())) {}
 
-  // Retires the last snapshot and every entry (values are released after a grace period).
+  // Retires the last generation whole: its nodes, its entries and so its values, freed
+  // after a grace period.
   // REQUIRES: no thread still uses the bus.
   ~IoBus() {
-    std::vector<Entry*> entries;
-    {
-      internal::MutexLock lock(&mu_);
-      for (auto& map : maps_) {
-        for (auto& [base, entry] : map) entries.push_back(entry);
-      }
+    const Snapshot* last = current_.load(std::memory_order_relaxed);
+    std::vector<RcuDomain::Retiree> all;
+    all.reserve(last->size() + 2);
+    for (const Root& root : last->roots_) {
+      Editor::CollectNodes(root, all);
+      Editor::ForEachLeaf(root, [&all](const Leaf& leaf) {
+        for (uint32_t i = 0; i < leaf.meta.count; ++i) all.push_back(RetireeOf(leaf.entries[i]));
+      });
     }
-    RetireTogether(const_cast<Snapshot*>(current_.load(std::memory_order_relaxed)),
-                   std::move(entries));
+    all.push_back(RetireeOfSnapshot(last));
+    domain_.RetireAll(all);
   }
 
   IoBus(const IoBus&) = delete;
@@ -352,8 +417,7 @@ class IoBus {
 
   // The current generation. Valid while `section` lives.
   ABSL_ATTRIBUTE_ALWAYS_INLINE const Snapshot& snapshot(const ReadSection& section) const {
-    (void)section;
-    return *current_.load(std::memory_order_acquire);
+    return *section.Load(current_, [](const Snapshot* s) { return s->birth_; });
   }
 
   // Registers `value` at `range`.
@@ -379,36 +443,48 @@ class IoBus {
     return Apply(std::move(batch));
   }
 
-  // Applies every operation of `batch` in order and publishes the result as one generation;
-  // on the first failing operation everything is undone, nothing is published, and its
-  // error is returned (prefixed with its position when the batch holds more than one).
+  // Commit, then Finish: what the change unpublished is retired before this returns.
   [[nodiscard]] absl::Status Apply(Batch batch) ABSL_LOCKS_EXCLUDED(mu_) {
-    if (batch.empty()) return absl::OkStatus();
-    Snapshot* old = nullptr;
-    std::vector<Entry*> removed;
+    Change change = Commit(std::move(batch));
+    change.Finish();
+    return change.status();
+  }
+
+  // Applies every operation of `batch` in order and publishes the result as one generation;
+  // on the first failing operation nothing is published and the change's status is its
+  // error (prefixed with its position when the batch holds more than one). Nothing is
+  // retired or freed until the Change is finished or destroyed.
+  [[nodiscard]] Change Commit(Batch batch) ABSL_LOCKS_EXCLUDED(mu_) {
+    // Whatever is left of the batch's values dies with the change.
+    Change change(&domain_, std::move(batch.ops_));
+    if (change.ops_.empty()) return change;
     {
       internal::MutexLock lock(&mu_);
-      std::vector<Undo> undo;
-      for (size_t i = 0; i < batch.ops_.size(); ++i) {
+      const Snapshot* old = current_.load(std::memory_order_relaxed);
+      Writer writer(change, old, ++change_serial_);
+      const size_t n = change.ops_.size();
+      for (size_t i = 0; i < n; ++i) {
         absl::Status status = std::visit(
-            [&](auto& op) ABSL_NO_THREAD_SAFETY_ANALYSIS { return ApplyOp(op, undo, removed); },
-            batch.ops_[i]);
+            [&writer](auto& op) ABSL_NO_THREAD_SAFETY_ANALYSIS { return writer.Apply(op); },
+            change.ops_[i]);
         if (!status.ok()) {
-          Rollback(undo);
-          if (batch.ops_.size() == 1) return status;
-          return absl::Status(status.code(), absl::StrFormat("operation %zu of %zu: %s", i + 1,
-                                                             batch.ops_.size(),
-                                                             status.message()));
+          change.status_ = n == 1 ? status
+                                  : absl::Status(status.code(),
+                                                 absl::StrFormat("operation %zu of %zu: %s",
+                                                                 i + 1, n, status.message()));
+          change.inserted_.clear();
+          change.removed_.clear();
+          return change;
         }
       }
-      old = const_cast<Snapshot*>(current_.load(std::memory_order_relaxed));
-      current_.store(BuildSnapshot(old->generation_ + 1), std::memory_order_release);
+      Editor::PadFresh(change.nodes_);
+      auto* next = bus_internal::NewAligned<Snapshot>(Key(), writer.roots(), old->generation_ + 1,
+                                                       writer.birth());
+      change.nodes_.replaced.push_back(RetireeOfSnapshot(old));
+      current_.store(next, std::memory_order_release);
+      change.published_ = true;
     }
-    // Outside the writer lock: reclaiming may destroy values whose destructors use the bus.
-    // The removed entries are retired after the snapshot that stopped naming them was
-    // published, so they outlive every reader of the older snapshots.
-    RetireTogether(old, std::move(removed));
-    return absl::OkStatus();
+    return change;
   }
 
   // The generation a new reader would see.
@@ -420,133 +496,134 @@ class IoBus {
   RcuDomain& domain() const { return domain_; }
 
  private:
-  using Map = absl::btree_map<uint64_t, Entry*>;  // base -> owned entry
-
-  // How to take back one applied operation of a failing batch.
-  struct Undo {
-    AddressSpace space;
-    uint64_t erase_base;  // the base this operation inserted (or kNone)
-    Entry* inserted;      // owned; deleted on undo
-    Entry* restore;       // an entry this operation erased; put back on undo
+  // An entry with what reclamation needs to know of it.
+  struct StoredEntry final : Entry {
+    StoredEntry(const BusRange& range, V value, uint64_t birth, uint64_t change)
+        : Entry{range, std::move(value)}, birth(birth), change(change) {}
+    uint64_t birth;   // the epoch read before the change that inserted it
+    uint64_t change;  // that change's serial
   };
-  static constexpr uint64_t kNone = ~uint64_t{0};
 
-  Map& map(AddressSpace space) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return maps_[static_cast<size_t>(space)];
+  static RcuDomain::Retiree RetireeOf(const Entry* entry) {
+    const auto* stored = static_cast<const StoredEntry*>(entry);
+    return RcuDomain::Retiree{const_cast<StoredEntry*>(stored),
+                              [](void* p) { delete static_cast<StoredEntry*>(p); },
+                              sizeof(StoredEntry), stored->birth};
+  }
+  static RcuDomain::Retiree RetireeOfSnapshot(const Snapshot* snapshot) {
+    return RcuDomain::Retiree{const_cast<Snapshot*>(snapshot),
+                              &bus_internal::DeleteNode<Snapshot>, sizeof(Snapshot),
+                              snapshot->birth_};
   }
 
-  absl::Status ApplyOp(typename Batch::InsertOp& op, std::vector<Undo>& undo,
-                       std::vector<Entry*>&) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (absl::Status valid = ValidateBusRange(op.range); !valid.ok()) return valid;
-    Map& m = map(op.range.space);
-    if (absl::Status free = CheckNoOverlap(m, op.range); !free.ok()) return free;
-    auto* entry = new Entry{op.range, std::move(op.value)};
-    m.emplace(op.range.base, entry);
-    undo.push_back(Undo{op.range.space, op.range.base, entry, nullptr});
-    return absl::OkStatus();
-  }
+  // Applies one batch's operations to a working copy of the current trees.
+  class Writer {
+   public:
+    Writer(Change& change, const Snapshot* old, uint64_t serial)
+        : change_(change),
+          serial_(serial),
+          birth_(RcuDomain::CurrentEpoch()),
+          editors_{Editor(old->roots_[0], serial_, birth_, change.nodes_),
+                   Editor(old->roots_[1], serial_, birth_, change.nodes_)} {}
 
-  absl::Status ApplyOp(typename Batch::RemoveOp& op, std::vector<Undo>& undo,
-                       std::vector<Entry*>& removed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    Map& m = map(op.range.space);
-    auto it = m.find(op.range.base);
-    if (it == m.end() || it->second->range.size != op.range.size) return NotRegistered(op.range);
-    Entry* entry = it->second;
-    m.erase(it);
-    removed.push_back(entry);
-    undo.push_back(Undo{op.range.space, kNone, nullptr, entry});
-    return absl::OkStatus();
-  }
-
-  absl::Status ApplyOp(typename Batch::MoveOp& op, std::vector<Undo>& undo,
-                       std::vector<Entry*>& removed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    Map& m = map(op.from.space);
-    auto it = m.find(op.from.base);
-    if (it == m.end() || it->second->range.size != op.from.size) return NotRegistered(op.from);
-    const BusRange to{op.from.space, op.new_base, op.from.size};
-    if (absl::Status valid = ValidateBusRange(to); !valid.ok()) return valid;
-    Entry* from = it->second;
-    m.erase(it);
-    if (absl::Status free = CheckNoOverlap(m, to); !free.ok()) {
-      m.emplace(from->range.base, from);
-      return free;
+    std::array<Root, kAddressSpaces> roots() const {
+      return {editors_[0].root(), editors_[1].root()};
     }
-    // Readers of older snapshots still use `from`: the moved range gets a new entry holding
-    // a copy of the value.
-    auto* entry = new Entry{to, from->value};
-    m.emplace(to.base, entry);
-    removed.push_back(from);
-    undo.push_back(Undo{to.space, to.base, entry, from});
-    return absl::OkStatus();
-  }
+    uint64_t birth() const { return birth_; }
 
-  void Rollback(std::vector<Undo>& undo) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    for (auto it = undo.rbegin(); it != undo.rend(); ++it) {
-      Map& m = map(it->space);
-      if (it->erase_base != kNone) m.erase(it->erase_base);
-      delete it->inserted;
-      if (it->restore != nullptr) m.emplace(it->restore->range.base, it->restore);
+    absl::Status Apply(typename Batch::InsertOp& op) {
+      if (absl::Status valid = ValidateBusRange(op.range); !valid.ok()) return valid;
+      Editor& editor = editor_for(op.range.space);
+      if (absl::Status free = CheckNoOverlap(editor, op.range); !free.ok()) return free;
+      Insert(editor, op.range, std::move(op.value));
+      return absl::OkStatus();
     }
-  }
 
-  // One retirement for a snapshot and the entries it alone named.
-  void RetireTogether(Snapshot* snapshot, std::vector<Entry*> entries) {
-    if (entries.empty()) {
-      domain_.Retire(snapshot);
-      return;
+    absl::Status Apply(typename Batch::RemoveOp& op) {
+      Editor& editor = editor_for(op.range.space);
+      const Entry* entry = FindExact(editor, op.range);
+      if (entry == nullptr) return NotRegistered(op.range);
+      editor.Erase(op.range.base);
+      Removed(entry);
+      return absl::OkStatus();
     }
-    domain_.Call([snapshot, entries = std::move(entries)]() {
-      delete snapshot;
-      for (Entry* entry : entries) delete entry;
-    });
-  }
 
-  // The flat read index of the current maps. O(n).
-  Snapshot* BuildSnapshot(uint64_t generation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    auto* snapshot = new Snapshot();
-    snapshot->generation_ = generation;
-    for (size_t s = 0; s < kAddressSpaces; ++s) {
-      typename Snapshot::Index& index = snapshot->index_[s];
-      index.bases.reserve(maps_[s].size());
-      index.records.reserve(maps_[s].size());
-      if constexpr (kHasTag) index.tags.reserve(maps_[s].size());
-      index.entries.reserve(maps_[s].size());
-      for (const auto& [base, entry] : maps_[s]) {
-        index.bases.push_back(base);
-        index.records.push_back(
-            typename Snapshot::Record{entry->range.last(), HotOf()(entry->value)});
-        if constexpr (kHasTag) index.tags.push_back(TagOf()(entry->value));
-        index.entries.push_back(entry);
+    absl::Status Apply(typename Batch::MoveOp& op) {
+      Editor& editor = editor_for(op.from.space);
+      const Entry* from = FindExact(editor, op.from);
+      if (from == nullptr) return NotRegistered(op.from);
+      const BusRange to{op.from.space, op.new_base, op.from.size};
+      if (absl::Status valid = ValidateBusRange(to); !valid.ok()) return valid;
+      // The range may move onto addresses it covers now: check against the others only.
+      editor.Erase(op.from.base);
+      Removed(from);
+      if (absl::Status free = CheckNoOverlap(editor, to); !free.ok()) return free;
+      // Readers of older generations still use `from`: the moved range gets a new entry
+      // holding a copy of the value.
+      Insert(editor, to, from->value);
+      return absl::OkStatus();
+    }
+
+   private:
+    Editor& editor_for(AddressSpace space) { return editors_[static_cast<size_t>(space)]; }
+
+    void Insert(Editor& editor, const BusRange& range, V value) {
+      bus_internal::ReserveOneMore(change_.fresh_entries_);  // so that recording it cannot throw
+      bus_internal::ReserveOneMore(change_.inserted_);
+      auto* entry = new StoredEntry(range, std::move(value), birth_, serial_);
+      change_.fresh_entries_.push_back(entry);
+      editor.Insert(typename Leaf::Slot{range.base, {range.last(), HotOf()(entry->value)},
+                                        TagOf()(entry->value), entry});
+      change_.inserted_.push_back(entry);
+    }
+
+    // `entry` left the working tree: retired with the change if it was published before,
+    // freed with it if this change created it.
+    void Removed(const Entry* entry) {
+      const auto* stored = static_cast<const StoredEntry*>(entry);
+      if (stored->change == serial_) {
+        auto& inserted = change_.inserted_;
+        inserted.erase(std::find(inserted.begin(), inserted.end(), entry));
+        change_.dropped_entries_.push_back(const_cast<StoredEntry*>(stored));
+      } else {
+        change_.removed_.push_back(entry);
+        change_.nodes_.replaced.push_back(RetireeOf(entry));
       }
     }
-    return snapshot;
-  }
 
-  // kAlreadyExists if `range` shares an address with a registered range. O(log n).
-  static absl::Status CheckNoOverlap(const Map& m, const BusRange& range) {
-    auto next = m.lower_bound(range.base);
-    if (next != m.end() && next->first <= range.last()) return Overlap(range, next->second->range);
-    if (next != m.begin()) {
-      const BusRange& before = std::prev(next)->second->range;
-      if (before.last() >= range.base) return Overlap(range, before);
+    static const Entry* FindExact(const Editor& editor, const BusRange& range) {
+      const typename Editor::Position at = editor.Floor(range.base);
+      if (at.leaf == nullptr || at.leaf->bases[at.slot] != range.base) return nullptr;
+      const Entry* entry = at.leaf->entries[at.slot];
+      return entry->range.size == range.size ? entry : nullptr;
     }
-    return absl::OkStatus();
-  }
 
-  static absl::Status Overlap(const BusRange& range, const BusRange& registered) {
-    return absl::AlreadyExistsError(absl::StrFormat(
-        "%s overlaps the registered %s", ToString(range), ToString(registered)));
-  }
+    // kAlreadyExists if `range` shares an address with a range of `editor`'s tree. The
+    // range with the largest base <= range.last() reaches furthest of all that start
+    // before its end: if it ends before range.base, none overlaps. O(log n).
+    static absl::Status CheckNoOverlap(const Editor& editor, const BusRange& range) {
+      const typename Editor::Position at = editor.Floor(range.last());
+      if (at.leaf == nullptr) return absl::OkStatus();
+      const BusRange& before = at.leaf->entries[at.slot]->range;
+      if (before.last() < range.base) return absl::OkStatus();
+      return absl::AlreadyExistsError(absl::StrFormat(
+          "%s overlaps the registered %s", ToString(range), ToString(before)));
+    }
 
-  static absl::Status NotRegistered(const BusRange& range) {
-    return absl::NotFoundError(
-        absl::StrFormat("%s is not registered exactly", ToString(range)));
-  }
+    static absl::Status NotRegistered(const BusRange& range) {
+      return absl::NotFoundError(
+          absl::StrFormat("%s is not registered exactly", ToString(range)));
+    }
+
+    Change& change_;
+    const uint64_t serial_;
+    const uint64_t birth_;
+    std::array<Editor, kAddressSpaces> editors_;
+  };
 
   RcuDomain& domain_;
   internal::Mutex mu_;  // serialises writers
-  // The writers' source of truth, one ordered map per space, changed in place.
-  std::array<Map, kAddressSpaces> maps_ ABSL_GUARDED_BY(mu_);
+  uint64_t change_serial_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<const Snapshot*> current_;
 };
 

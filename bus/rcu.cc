@@ -25,13 +25,6 @@ ReaderSlot g_slots[RcuDomain::kMaxThreads];
 std::atomic<size_t> g_slot_count{0};
 internal::Mutex g_registry_mu;
 
-#ifdef ABSL_HAVE_THREAD_SANITIZER
-// TSan cannot see the ordering a membarrier provides; readers use seq_cst stores.
-constexpr std::memory_order kScanOrder = std::memory_order_seq_cst;
-#else
-constexpr std::memory_order kScanOrder = std::memory_order_acquire;
-#endif
-
 bool RegisterMembarrier() {
 #ifdef ABSL_HAVE_THREAD_SANITIZER
   return false;
@@ -51,7 +44,7 @@ void InitOnce() {
   });
 }
 
-// Makes every reader's slot store visible to the caller, and the caller's earlier stores
+// Makes every reader's slot stores visible to the caller, and the caller's earlier stores
 // (the unpublishing of a pointer, the epoch advance) visible to every reader's next load.
 void WriterBarrier() {
   InitOnce();
@@ -63,25 +56,14 @@ void WriterBarrier() {
   std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
-// The lowest epoch shown by a reader inside a section; max if none is.
-uint64_t MinActiveEpoch() {
-  const size_t n = g_slot_count.load(std::memory_order_acquire);
-  uint64_t lowest = std::numeric_limits<uint64_t>::max();
-  for (size_t i = 0; i < n; ++i) {
-    const uint64_t epoch = g_slots[i].epoch.load(kScanOrder);
-    if (epoch != 0) lowest = std::min(lowest, epoch);
-  }
-  return lowest;
-}
-
-// Waits until every slot is idle or shows an epoch >= target.
+// Waits until every slot is idle or entered at an epoch >= target.
 void WaitForReadersBefore(uint64_t target) {
   const size_t n = g_slot_count.load(std::memory_order_acquire);
   for (size_t i = 0; i < n; ++i) {
     int spins = 0;
     for (;;) {
-      const uint64_t epoch = g_slots[i].epoch.load(kScanOrder);
-      if (epoch == 0 || epoch >= target) break;
+      const uint64_t lower = g_slots[i].lower.load(kLoadOrder);
+      if (lower == 0 || lower >= target) break;
       if (spins < 128) {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
@@ -103,11 +85,18 @@ struct SlotReleaser {
     ReaderSlot* slot = tls_slot;
     if (slot == nullptr) return;
     tls_slot = nullptr;
-    slot->epoch.store(0, std::memory_order_release);
+    slot->lower.store(0, std::memory_order_release);
     slot->in_use.store(false, std::memory_order_release);
   }
 };
 thread_local SlotReleaser tls_releaser;
+
+// A deleter for RcuDomain::Call: runs the callback and frees it.
+void RunCallback(void* p) {
+  auto* callback = static_cast<absl::AnyInvocable<void() &&>*>(p);
+  std::move (*callback)();
+  delete callback;
+}
 
 }  // namespace
 
@@ -129,7 +118,8 @@ ReaderSlot* AcquireSlotForThisThread() {
       slot = &g_slots[n];
       g_slot_count.store(n + 1, std::memory_order_release);
     }
-    slot->epoch.store(0, std::memory_order_relaxed);
+    slot->lower.store(0, std::memory_order_relaxed);
+    slot->upper.store(0, std::memory_order_relaxed);
     slot->in_use.store(true, std::memory_order_relaxed);
   }
   tls_releaser.armed = true;  // constructs it, so its destructor runs at thread exit
@@ -139,13 +129,23 @@ ReaderSlot* AcquireSlotForThisThread() {
 
 }  // namespace rcu_internal
 
-RcuDomain::RcuDomain() { rcu_internal::InitOnce(); }
+RcuDomain::RcuDomain(Options options)
+    : options_(options), last_poll_(std::chrono::steady_clock::now()) {
+  rcu_internal::InitOnce();
+}
 
 RcuDomain::~RcuDomain() {
-  (void)Synchronize();
-  internal::MutexLock lock(&mu_);
-  for (Retired& r : pending_) std::move(r.reclaim)();
-  pending_.clear();
+  for (;;) {
+    if (!ReadSection::InSection()) (void)Synchronize();
+    std::vector<Retired> left;
+    {
+      internal::MutexLock lock(&mu_);
+      left.swap(pending_);
+      pending_bytes_ = 0;
+    }
+    if (left.empty()) return;
+    RunDeleters(left);  // may retire more: the next round frees it
+  }
 }
 
 RcuDomain& RcuDomain::Default() {
@@ -158,35 +158,68 @@ bool RcuDomain::UsesMembarrier() {
   return rcu_internal::g_readers_use_membarrier.load(std::memory_order_relaxed);
 }
 
-void RcuDomain::Retire(void* object, void (*deleter)(void*)) {
-  Enqueue([object, deleter]() { deleter(object); });
+void RcuDomain::Retire(void* object, void (*deleter)(void*), size_t bytes, uint64_t birth) {
+  const Retiree one{object, deleter, bytes, birth};
+  Enqueue({&one, 1});
 }
 
-void RcuDomain::Call(absl::AnyInvocable<void() &&> callback) { Enqueue(std::move(callback)); }
+void RcuDomain::RetireAll(absl::Span<const Retiree> objects) {
+  if (!objects.empty()) Enqueue(objects);
+}
 
-void RcuDomain::Enqueue(absl::AnyInvocable<void() &&> reclaim) {
+void RcuDomain::Call(absl::AnyInvocable<void() &&> callback) {
+  auto* owned = new absl::AnyInvocable<void() &&>(std::move(callback));
+  Retire(owned, &rcu_internal::RunCallback, sizeof(*owned));
+}
+
+void RcuDomain::Enqueue(absl::Span<const Retiree> objects) {
   bool poll = false;
   {
     internal::MutexLock lock(&mu_);
-    // Readers that read the epoch after this advance cannot see the object: it was
+    // Readers that read the epoch after this advance cannot reach the objects: they were
     // unpublished before Retire. Those that read it before show an epoch <= this one.
     const uint64_t epoch = rcu_internal::g_epoch.fetch_add(1, std::memory_order_seq_cst);
-    pending_.push_back(Retired{epoch, std::move(reclaim)});
-    ++stats_.retired;
-    if (++since_poll_ >= kRetireBatch) {
-      since_poll_ = 0;
-      poll = true;
+    size_t bytes = 0;
+    for (const Retiree& r : objects) {
+      pending_.push_back(Retired{r.birth, epoch, r.object, r.deleter, r.bytes});
+      bytes += r.bytes;
     }
+    pending_bytes_ += bytes;
+    stats_.retired += objects.size();
+    stats_.retired_bytes += bytes;
+    // Objects of unknown size still count, so that many small ones trigger a poll too.
+    bytes_since_poll_ += std::max(bytes, objects.size() * sizeof(Retired));
+    const auto now = std::chrono::steady_clock::now();
+    const auto since = now - last_poll_;
+    poll = (bytes_since_poll_ >= options_.poll_bytes && since >= options_.min_poll_interval) ||
+           since >= options_.poll_interval || bytes_since_poll_ >= options_.max_unpolled_bytes;
   }
   if (poll) Poll();
 }
 
 void RcuDomain::Poll() {
+  {
+    internal::MutexLock lock(&mu_);
+    last_poll_ = std::chrono::steady_clock::now();
+    bytes_since_poll_ = 0;
+    ++stats_.polls;
+  }
   // Only what was retired before the barrier can be judged by it.
   const uint64_t retired_before = rcu_internal::g_epoch.load(std::memory_order_seq_cst);
   rcu_internal::WriterBarrier();
-  const uint64_t safe_below = std::min(retired_before, rcu_internal::MinActiveEpoch());
-  ReclaimBelow(safe_below, /*grace_period=*/false);
+  // The reservations of the readers inside a section now. A reader that enters or moves its
+  // reservation after the barrier loads pointers published after everything judged here
+  // was unpublished, so it cannot reach any of it.
+  std::vector<Reservation> reservations;
+  const size_t n = rcu_internal::g_slot_count.load(std::memory_order_acquire);
+  for (size_t i = 0; i < n; ++i) {
+    const rcu_internal::ReaderSlot& slot = rcu_internal::g_slots[i];
+    const uint64_t lower = slot.lower.load(rcu_internal::kLoadOrder);
+    if (lower == 0) continue;
+    const uint64_t upper = slot.upper.load(rcu_internal::kLoadOrder);
+    reservations.push_back(Reservation{lower, std::max(lower, upper)});
+  }
+  Reclaim(retired_before, reservations, /*grace_period=*/false);
 }
 
 absl::Status RcuDomain::Synchronize() {
@@ -194,34 +227,57 @@ absl::Status RcuDomain::Synchronize() {
     return absl::FailedPreconditionError(
         "Synchronize called inside a read section: it would wait for itself");
   }
-  // Readers entering from now on read an epoch >= target and cannot see anything retired
-  // before this point.
+  // Readers entering from now on read an epoch >= target and cannot reach anything
+  // retired before this point.
   const uint64_t target = rcu_internal::g_epoch.fetch_add(1, std::memory_order_seq_cst) + 1;
   rcu_internal::WriterBarrier();
   rcu_internal::WaitForReadersBefore(target);
-  ReclaimBelow(target, /*grace_period=*/true);
+  Reclaim(target, {}, /*grace_period=*/true);
   return absl::OkStatus();
 }
 
-void RcuDomain::ReclaimBelow(uint64_t safe_below, bool grace_period) {
+void RcuDomain::Reclaim(uint64_t retired_before, absl::Span<const Reservation> reservations,
+                        bool grace_period) {
+  // Reachable by a reader whose reservation overlaps the object's lifetime [birth, retire].
+  auto reachable = [reservations](const Retired& r) {
+    for (const Reservation& res : reservations) {
+      if (r.retire >= res.lower && r.birth <= res.upper) return true;
+    }
+    return false;
+  };
   std::vector<Retired> ready;
   {
     internal::MutexLock lock(&mu_);
-    auto end = std::find_if(pending_.begin(), pending_.end(),
-                            [safe_below](const Retired& r) { return r.epoch >= safe_below; });
-    ready.assign(std::make_move_iterator(pending_.begin()), std::make_move_iterator(end));
-    pending_.erase(pending_.begin(), end);
-    if (grace_period) {
-      ++stats_.grace_periods;
-    } else {
-      ++stats_.polls;
+    size_t end = 0;
+    while (end < pending_.size() && pending_[end].retire < retired_before) ++end;
+    // One pass over what may be judged: the reachable ones are compacted to the front in
+    // their order (pending_ stays sorted by retirement), the rest are taken.
+    size_t kept = 0;
+    ready.reserve(end);
+    for (size_t i = 0; i < end; ++i) {
+      if (reachable(pending_[i])) {
+        pending_[kept++] = pending_[i];
+      } else {
+        ready.push_back(pending_[i]);
+        pending_bytes_ -= pending_[i].bytes;
+      }
     }
+    pending_.erase(pending_.begin() + kept, pending_.begin() + end);
+    if (grace_period) ++stats_.grace_periods;
   }
-  for (Retired& r : ready) std::move(r.reclaim)();
-  if (!ready.empty()) {
-    internal::MutexLock lock(&mu_);
-    stats_.reclaimed += ready.size();
+  RunDeleters(ready);
+}
+
+void RcuDomain::RunDeleters(std::vector<Retired>& ready) {
+  if (ready.empty()) return;
+  size_t bytes = 0;
+  for (const Retired& r : ready) {
+    bytes += r.bytes;
+    r.deleter(r.object);
   }
+  internal::MutexLock lock(&mu_);
+  stats_.reclaimed += ready.size();
+  stats_.reclaimed_bytes += bytes;
 }
 
 RcuDomain::Stats RcuDomain::stats() const {
@@ -232,6 +288,11 @@ RcuDomain::Stats RcuDomain::stats() const {
 size_t RcuDomain::pending() const {
   internal::MutexLock lock(&mu_);
   return pending_.size();
+}
+
+size_t RcuDomain::pending_bytes() const {
+  internal::MutexLock lock(&mu_);
+  return pending_bytes_;
 }
 
 }  // namespace dbs

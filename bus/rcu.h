@@ -1,71 +1,85 @@
 // bus/rcu.h — read-copy-update for the VM-exit path: read sections that cost a store to the
-// thread's own cache line, deferred reclamation, and grace periods paid by writers.
+// thread's own cache line, deferred reclamation that a stalled reader cannot make grow, and
+// grace periods that writers pay for, rarely.
 //
 // THE PROBLEM
 // Every VM exit on every vCPU thread looks a device up by address; devices are added and
 // removed a few times in a VM's life. The read side must therefore be nearly free and never
 // wait, while a writer must know when an old version of the device map can be freed.
 //
-// WHY NOT THE OBVIOUS DESIGNS (figures: ../shared/MEASUREMENTS.md and benchmarks/bus_bench,
-// these 2-vCPU AMD EPYC machines, per lookup, ratio to an unprotected absl::btree_map)
+// WHY NOT THE OBVIOUS DESIGNS (measured by benchmarks/bus_bench; see benchmarks/README.md)
 // - A reader-writer lock (Rust's RwLock<IoManager>, std::shared_mutex): every reader
-//   writes the lock word, so two readers bounce one cache line: 4.4x with two threads.
+//   writes the lock word, so two readers bounce one cache line.
 // - An atomic<shared_ptr> to an immutable copy (the ArcSwap design): every reader
-//   increments a shared reference count; libstdc++ 12 even takes a lock: 10x with two.
-// - liburcu: its QSBR flavour is as cheap as nothing (0.97x) but every thread must register
-//   and report quiescent states, which a library cannot demand of a VMM's vCPU loop; its
-//   memb flavour needs registration too and costs 2x beside a writer.
+//   increments a shared reference count; libstdc++ 12 even takes a lock.
+// - liburcu: its QSBR flavour is as cheap as nothing but every thread must register and
+//   report quiescent states, which a library cannot demand of a VMM's vCPU loop; its memb
+//   and bulletproof flavours need no quiescent states but cost more per section.
+// - Classic epoch RCU (what this file did first): a reader that stalls inside a section (a
+//   device waiting on I/O, a debugger stop) keeps everything retired after it entered, so
+//   memory grows with every publication until it returns.
 //
 // THE DESIGN
 // Each thread owns a reader slot, on its own cache line, created on its first read section
 // and released when the thread exits: no registration call. A global epoch counter is
-// advanced by writers. Entering the outermost read section stores the current epoch in the
-// slot; leaving stores 0. A nested section sees a nonzero epoch in its own slot and does
-// nothing.
+// advanced by writers, once per retirement. Entering the outermost read section stores the
+// current epoch in the slot's `lower` field; leaving stores 0. A nested section sees a
+// nonzero `lower` in its own slot and does nothing.
 //
 // Ordering without fences on the read side: a writer that needs to know which readers might
 // still see an old pointer calls membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which runs a
 // full memory barrier on every CPU currently running one of our threads. That pairs with
 // the reader's compiler-only barrier between "store my slot" and "load the pointer", so the
-// reader needs no mfence (32 ns here) and no locked instruction (6 ns). Where membarrier is
-// unavailable, readers fall back to a sequentially consistent store (an xchg); under
-// ThreadSanitizer, which cannot see membarrier, they always do, and every ordering is
-// carried by the atomics themselves.
+// reader needs no mfence and no locked instruction. Where membarrier is unavailable,
+// readers fall back to a sequentially consistent store (an xchg); under ThreadSanitizer,
+// which cannot see membarrier, they always do, and every ordering is carried by the atomics.
 //
-// Reclamation: Retire(p, deleter) tags p with the epoch and advances it; p is freed once
-// every reader slot is idle or shows a later epoch. Retire never waits: after every
-// kRetireBatch retirements it polls (one membarrier plus a scan of the slots) and frees
-// what is safe, which also works inside a read section because the caller's own slot
-// counts like any other. Memory stays bounded: what a poll cannot free waits only for the
-// read sections in progress at that moment, so the backlog is at most the retirement rate
-// times the longest read section (plus one batch). Synchronize() waits until every read
-// section that began before it has ended, then frees everything retired before it; it is
-// the only call that waits, so no lock held by a writer ever waits for readers.
+// Interval-based reclamation (Wen et al., "Interval-based memory reclamation", PPoPP 2018).
+// An object may be retired with its birth epoch (read by the writer before it published the
+// object). A reader's slot holds a reservation [lower, upper]: `lower` from entering, and
+// `upper` an epoch announced by ReadSection::Load. Load reads the pointer and compares the
+// object's birth with the section's entry epoch: an object born before the section began
+// (the common case: no writer published in between) is covered by the entry; a younger
+// one makes Load announce the current epoch as `upper` and load again. An object retired at
+// epoch r with birth b is freed once every active reservation ends before b or begins after
+// r. So a reader stalled inside a section keeps
+// only what was alive while it loaded: everything born after its last Load is freed even
+// while it stays, and memory behind it stops growing with the number of publications.
+// Objects retired without a birth (Retire(p)) are treated as born before every reader:
+// classic RCU.
 //
-// COSTS (benchmarks/bus_bench -c opt on these 2-vCPU VMs, medians of 5)
-// - Read section, enter + leave: 0.7 ns; a nested one 0.4 ns (0.9 and 0.6 ns when nesting
-//   was a counter, whose increment and decrement chained one section to the next). Inside
-//   a lookup it vanishes: IoBus lookups cost 0.36x (64 ranges) and 0.40x (4096) of an
-//   unprotected btree.
-// - Retire: an append under the domain mutex, plus a poll every kRetireBatch calls.
-// - Synchronize or poll with no reader thread running: 0.13 µs. With a reader running on
-//   another CPU: about 14 µs, almost all of it the membarrier's inter-processor interrupt,
-//   which in a VM costs an exit on both vCPUs. The reader loses a few µs each time too, so
-//   grace periods should stay rare: IoBus retires once per publication and polls once per
-//   32 retirements.
+// Reclamation is non-blocking. Retire never waits; a poll (one membarrier plus a scan of
+// the slots) frees what is safe. Every poll interrupts each running vCPU (the membarrier's
+// IPI, which in a VM is an exit), so polls are rate-limited: one runs when the bytes
+// retired since the last poll reach Options::poll_bytes and Options::min_poll_interval has
+// passed, or when Options::poll_interval has passed with something pending, or when the
+// unpolled bytes reach Options::max_unpolled_bytes whatever the time. Synchronize() waits
+// until every read section that began before it has ended, then frees everything retired
+// before it; it is the only call that waits, so no lock held by a writer ever waits for
+// readers.
+//
+// COSTS (benchmarks/bus_bench -c opt; figures in benchmarks/README.md)
+// - Read section, enter + leave: a load of the epoch and a store to the thread's own slot
+//   line, then a store on leaving; a nested one, one load. Load: the pointer's load and a
+//   compare with the object's birth.
+// - Retire: an append under the domain mutex and one atomic increment of the epoch.
+// - Poll or Synchronize with no reader running: a membarrier and a scan of the slots.
+//   With a reader running on another CPU, an inter-processor interrupt on it.
 //
 // RULES AND LIMITATIONS
-// - NEVER BLOCK INSIDE A READ SECTION: no sleeping, no waiting on a lock that a writer might
-//   hold while it synchronizes. A long section delays reclamation (memory) but not writers'
-//   publication.
+// - NEVER BLOCK INSIDE A READ SECTION on anything a writer might hold while it synchronizes.
+//   A long section delays Synchronize() but not publication, and with Load and birth
+//   epochs it does not make memory grow.
+// - Objects retired with a birth epoch must be reached only through pointers loaded with
+//   ReadSection::Load (and through what those objects point at, which must be no younger).
+//   Objects retired without one may be loaded with a plain acquire load inside a section.
 // - Synchronize() inside a read section would wait for itself: it returns
 //   kFailedPrecondition instead.
 // - Reader state is per thread and shared by every RcuDomain: a section in one domain
-//   delays grace periods in all of them (sections are short, so this costs nothing in
-//   practice). Domains differ in what they have retired.
+//   delays grace periods in all of them. Domains differ in what they have retired.
 // - A thread that exits inside a read section leaks nothing but is treated as having left.
-// - Deleters run on whichever thread polls or synchronizes, outside any lock of this
-//   domain; they may call Retire.
+// - Deleters run on whichever thread polls, synchronizes or destroys the domain, with no
+//   lock of this library held; they may call any method of the domain, Retire included.
 // - At most kMaxThreads threads can hold a reader slot at once (slots of exited threads are
 //   reused).
 //
@@ -75,15 +89,19 @@
 #define DBS_DEVICE_BUS_RCU_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "absl/base/attributes.h"
 #include "absl/base/config.h"
+#include "absl/base/optimization.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "resources/internal/mutex.h"
 
 namespace dbs {
@@ -94,91 +112,157 @@ namespace rcu_internal {
 struct alignas(64) ReaderSlot {
   // 0 when the thread is outside every read section, else the epoch read on entering the
   // outermost one (epochs start at 1).
-  std::atomic<uint64_t> epoch{0};
+  std::atomic<uint64_t> lower{0};
+  // The epoch announced by the latest ReadSection::Load that found the epoch changed since
+  // the section began. Meaningful only while `lower` is nonzero, and then as
+  // max(lower, upper): a value left from an earlier section is below `lower`.
+  std::atomic<uint64_t> upper{0};
   std::atomic<bool> in_use{false};
 };
 
 // The calling thread's slot, or null before its first read section.
 inline constinit thread_local ReaderSlot* tls_slot ABSL_ATTRIBUTE_INITIAL_EXEC = nullptr;
 
-// Advanced by writers; read by readers on entering their outermost section.
+// Advanced by writers; read by readers on entering their outermost section and in Load.
 extern std::atomic<uint64_t> g_epoch;
 // True when readers may use a compiler barrier only (membarrier registered).
 extern std::atomic<bool> g_readers_use_membarrier;
 
 ReaderSlot* AcquireSlotForThisThread();
 
-// Enters a read section. Returns the thread's slot if this is its outermost section (the
-// one whose end publishes "idle"), null if the thread is already inside one. Nesting is
-// read off the slot's own epoch rather than counted, so a loop of sections carries no
-// load-modify-store chain from one section to the next: entering only loads the slot (a
-// well-predicted branch) and stores the epoch.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline ReaderSlot* EnterRead() {
-  ReaderSlot* slot = tls_slot;
-  if (ABSL_PREDICT_FALSE(slot == nullptr)) slot = AcquireSlotForThisThread();
-  if (slot->epoch.load(std::memory_order_relaxed) != 0) return nullptr;
-  const uint64_t epoch = g_epoch.load(std::memory_order_acquire);
+// Stores `epoch` into the calling thread's slot field, ordered before the loads that follow
+// as far as a writer's barrier can tell.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Announce(std::atomic<uint64_t>& field,
+                                                  uint64_t epoch) {
 #ifdef ABSL_HAVE_THREAD_SANITIZER
-  slot->epoch.store(epoch, std::memory_order_seq_cst);
+  field.store(epoch, std::memory_order_seq_cst);
 #else
   if (ABSL_PREDICT_TRUE(g_readers_use_membarrier.load(std::memory_order_relaxed))) {
-    slot->epoch.store(epoch, std::memory_order_relaxed);
-    // Paired with the writer's membarrier: orders the slot store before the loads of the
-    // section on this CPU as far as the writer can tell.
+    field.store(epoch, std::memory_order_relaxed);
+    // Paired with the writer's membarrier: orders the store before the section's loads on
+    // this CPU as far as the writer can tell.
     std::atomic_signal_fence(std::memory_order_seq_cst);
   } else {
-    slot->epoch.store(epoch, std::memory_order_seq_cst);
+    field.store(epoch, std::memory_order_seq_cst);
   }
 #endif
-  return slot;
 }
 
-// Leaves the section EnterRead returned `outermost` for.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void LeaveRead(ReaderSlot* outermost) {
-  // Every load of the section happens before a writer sees the slot idle.
-  if (outermost != nullptr) outermost->epoch.store(0, std::memory_order_release);
-}
+#ifdef ABSL_HAVE_THREAD_SANITIZER
+inline constexpr std::memory_order kLoadOrder = std::memory_order_seq_cst;
+#else
+inline constexpr std::memory_order kLoadOrder = std::memory_order_acquire;
+#endif
 
 }  // namespace rcu_internal
 
-// An RAII read-side section. Cheap (two stores to this thread's own cache line), nestable,
-// usable on any thread without registration. While it lives, nothing retired after it
-// began is freed. Must be destroyed on the thread that created it.
+// An RAII read-side section. Cheap (a store to this thread's own cache line on entry and
+// one on exit), nestable, usable on any thread without registration. While it lives,
+// nothing it could have loaded is freed. Must be destroyed on the thread that created it.
 class ABSL_SCOPED_LOCKABLE ReadSection {
  public:
-  ABSL_ATTRIBUTE_ALWAYS_INLINE ReadSection() : outermost_(rcu_internal::EnterRead()) {}
-  ABSL_ATTRIBUTE_ALWAYS_INLINE ~ReadSection() { rcu_internal::LeaveRead(outermost_); }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE ReadSection() {
+    rcu_internal::ReaderSlot* slot = rcu_internal::tls_slot;
+    if (ABSL_PREDICT_FALSE(slot == nullptr)) slot = rcu_internal::AcquireSlotForThisThread();
+    // Nesting is read off the slot rather than counted, so a loop of sections carries no
+    // load-modify-store chain from one section to the next. A nested section keeps the
+    // outer one's epoch: the reservation it extends.
+    const uint64_t entered = slot->lower.load(std::memory_order_relaxed);
+    if (entered != 0) {
+      epoch_ = entered;
+      return;
+    }
+    const uint64_t epoch = rcu_internal::g_epoch.load(std::memory_order_acquire);
+    rcu_internal::Announce(slot->lower, epoch);
+    outermost_ = slot;
+    epoch_ = epoch;
+  }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE ~ReadSection() {
+    // Every load of the section happens before a writer sees the slot idle.
+    if (outermost_ != nullptr) outermost_->lower.store(0, std::memory_order_release);
+  }
   ReadSection(const ReadSection&) = delete;
   ReadSection& operator=(const ReadSection&) = delete;
+
+  // Loads a pointer to an object that writers publish and later retire with a birth epoch
+  // (`birth_of(p)`, the epoch read before publishing it; the object may point only at
+  // objects no younger than itself), keeping it and what it points at alive while this
+  // section lives. An object born no later than this section's entry is covered by the
+  // entry's reservation: one load and a compare. A younger one (published since) makes the
+  // section announce the current epoch and load again.
+  template <typename T, typename BirthOf>
+  ABSL_ATTRIBUTE_ALWAYS_INLINE T* Load(const std::atomic<T*>& pointer, BirthOf birth_of) const {
+    T* p = pointer.load(rcu_internal::kLoadOrder);
+    if (ABSL_PREDICT_TRUE(birth_of(p) <= epoch_)) return p;
+    return LoadAfterPublication(pointer, birth_of);
+  }
 
   // True if the calling thread is inside any read section.
   static bool InSection() {
     const rcu_internal::ReaderSlot* slot = rcu_internal::tls_slot;
-    return slot != nullptr && slot->epoch.load(std::memory_order_relaxed) != 0;
+    return slot != nullptr && slot->lower.load(std::memory_order_relaxed) != 0;
   }
 
  private:
-  rcu_internal::ReaderSlot* const outermost_;  // null for a nested section
+  // Announces the current epoch as the reservation's upper end, then loads, until what was
+  // loaded is no younger than what was announced. Ends as soon as no writer publishes
+  // between an announcement and the load after it.
+  template <typename T, typename BirthOf>
+  ABSL_ATTRIBUTE_NOINLINE T* LoadAfterPublication(const std::atomic<T*>& pointer,
+                                                  BirthOf birth_of) const {
+    rcu_internal::ReaderSlot* slot = rcu_internal::tls_slot;
+    for (;;) {
+      const uint64_t epoch = rcu_internal::g_epoch.load(rcu_internal::kLoadOrder);
+      rcu_internal::Announce(slot->upper, epoch);
+      T* p = pointer.load(rcu_internal::kLoadOrder);
+      if (birth_of(p) <= epoch) return p;
+    }
+  }
+
+  rcu_internal::ReaderSlot* outermost_ = nullptr;  // null for a nested section
+  uint64_t epoch_ = 0;  // the reservation's lower end: announced on entry, or the outer one's
 };
 
 // A set of retired objects and the grace periods that free them.
 class RcuDomain {
  public:
-  // Retirements between two non-blocking polls.
-  static constexpr size_t kRetireBatch = 32;
   // Reader slots available at once.
   static constexpr size_t kMaxThreads = 4096;
+  // The birth of an object retired without one: before every reader.
+  static constexpr uint64_t kBornBeforeEveryReader = 0;
+
+  // When Retire polls (see "Reclamation is non-blocking" above).
+  struct Options {
+    size_t poll_bytes = size_t{256} << 10;
+    std::chrono::nanoseconds min_poll_interval = std::chrono::milliseconds(1);
+    std::chrono::nanoseconds poll_interval = std::chrono::milliseconds(10);
+    size_t max_unpolled_bytes = size_t{64} << 20;
+  };
+
+  // One object to retire: `deleter(object)` runs once no reader can reach it. `bytes` is
+  // what freeing it gives back (for the poll's rate limit and the statistics); `birth` the
+  // epoch read before it was published (CurrentEpoch()), or kBornBeforeEveryReader.
+  struct Retiree {
+    void* object;
+    void (*deleter)(void*);
+    size_t bytes = 0;
+    uint64_t birth = kBornBeforeEveryReader;
+  };
 
   // Counters, for tests and monitoring.
   struct Stats {
-    uint64_t retired = 0;        // objects handed to Retire
-    uint64_t reclaimed = 0;      // objects whose deleter has run
-    uint64_t grace_periods = 0;  // completed Synchronize calls (including internal ones)
-    uint64_t polls = 0;          // non-blocking reclamation passes
+    uint64_t retired = 0;          // objects handed to Retire, RetireAll or Call
+    uint64_t reclaimed = 0;        // objects whose deleter has run
+    uint64_t retired_bytes = 0;    // their `bytes`
+    uint64_t reclaimed_bytes = 0;
+    uint64_t grace_periods = 0;    // completed Synchronize calls
+    uint64_t polls = 0;            // non-blocking reclamation passes
   };
 
-  RcuDomain();
-  // Frees everything still pending, after a grace period.
+  RcuDomain() : RcuDomain(Options()) {}
+  explicit RcuDomain(Options options);
+  // Frees everything still pending, after a grace period, with no lock held, until nothing
+  // is pending (a deleter may retire more).
   // REQUIRES: no other thread uses the domain; not called inside a read section.
   ~RcuDomain();
   RcuDomain(const RcuDomain&) = delete;
@@ -187,15 +271,23 @@ class RcuDomain {
   // The process-wide domain used by default. Never destroyed.
   static RcuDomain& Default();
 
+  // The epoch a writer records as the birth of objects it is about to publish.
+  static uint64_t CurrentEpoch() {
+    return rcu_internal::g_epoch.load(std::memory_order_seq_cst);
+  }
+
   // Calls `deleter(object)` once no read section that could have seen `object` is in
-  // progress. The caller has already unpublished `object`. Never waits when called inside a
-  // read section.
-  void Retire(void* object, void (*deleter)(void*)) ABSL_LOCKS_EXCLUDED(mu_);
+  // progress. The caller has already unpublished `object`. Never waits; may poll, running
+  // deleters on the calling thread, so call it with no lock held that a deleter might take.
+  void Retire(void* object, void (*deleter)(void*), size_t bytes = 0,
+              uint64_t birth = kBornBeforeEveryReader) ABSL_LOCKS_EXCLUDED(mu_);
   template <typename T>
   void Retire(T* object) {
     Retire(static_cast<void*>(const_cast<std::remove_const_t<T>*>(object)),
-           [](void* p) { delete static_cast<T*>(p); });
+           [](void* p) { delete static_cast<T*>(p); }, sizeof(T));
   }
+  // Retires every object of `objects` at one epoch, as one call.
+  void RetireAll(absl::Span<const Retiree> objects) ABSL_LOCKS_EXCLUDED(mu_);
   // Runs `callback` after a grace period (for work that is not a plain delete).
   void Call(absl::AnyInvocable<void() &&> callback) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -203,28 +295,44 @@ class RcuDomain {
   // was retired before it. kFailedPrecondition (and no wait) inside a read section.
   [[nodiscard]] absl::Status Synchronize() ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Frees, without waiting, whatever no current reader can still see.
+  // Frees, without waiting, whatever no current reader can still reach.
   void Poll() ABSL_LOCKS_EXCLUDED(mu_);
 
   Stats stats() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Objects retired and not yet freed, and their bytes.
   size_t pending() const ABSL_LOCKS_EXCLUDED(mu_);
+  size_t pending_bytes() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // True when readers run with a compiler barrier only (membarrier is available).
   static bool UsesMembarrier();
 
  private:
   struct Retired {
-    uint64_t epoch;  // reclaimable once every active reader slot shows a later epoch
-    absl::AnyInvocable<void() &&> reclaim;
+    uint64_t birth;
+    uint64_t retire;  // the epoch when it was retired: no reader that entered later sees it
+    void* object;
+    void (*deleter)(void*);
+    size_t bytes;
+  };
+  struct Reservation {
+    uint64_t lower;
+    uint64_t upper;
   };
 
-  void Enqueue(absl::AnyInvocable<void() &&> reclaim) ABSL_LOCKS_EXCLUDED(mu_);
-  // Runs the callbacks of entries with epoch < `safe_below`, outside the lock.
-  void ReclaimBelow(uint64_t safe_below, bool grace_period) ABSL_LOCKS_EXCLUDED(mu_);
+  void Enqueue(absl::Span<const Retiree> objects) ABSL_LOCKS_EXCLUDED(mu_);
+  // Runs, outside the lock, the deleters of the objects retired before `retired_before`
+  // that no reservation of `reservations` can reach.
+  void Reclaim(uint64_t retired_before, absl::Span<const Reservation> reservations,
+               bool grace_period) ABSL_LOCKS_EXCLUDED(mu_);
+  // Runs deleters with no lock held and counts them.
+  void RunDeleters(std::vector<Retired>& ready) ABSL_LOCKS_EXCLUDED(mu_);
 
+  const Options options_;
   mutable internal::Mutex mu_;
-  std::vector<Retired> pending_ ABSL_GUARDED_BY(mu_);  // in ascending epoch order
-  size_t since_poll_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<Retired> pending_ ABSL_GUARDED_BY(mu_);  // in ascending `retire` order
+  size_t pending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t bytes_since_poll_ ABSL_GUARDED_BY(mu_) = 0;
+  std::chrono::steady_clock::time_point last_poll_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
 };
 

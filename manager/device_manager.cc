@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 
 namespace dbs {
@@ -40,21 +41,29 @@ DeviceManager::DeviceManager(ResourceManager& resources, IoManager& io)
 
 absl::StatusOr<DeviceId> DeviceManager::AddDevice(std::shared_ptr<Device> device) {
   if (device == nullptr) return absl::InvalidArgumentError("cannot add a null device");
+  // The device's hooks run with no lock of ours held: they may call this manager, and if
+  // one throws, the cleanups below give back what was taken before the exception leaves.
   const std::string prefix = absl::StrCat("adding ", device->name(), ": ");
   const std::vector<ResourceConstraint> constraints = device->GetResourceConstraints();
-  internal::MutexLock lock(&mu_);
   absl::StatusOr<DeviceResources> allocated = resources_.AllocateDeviceResources(constraints);
   if (!allocated.ok()) return Prefixed(allocated.status(), prefix);
+  auto give_back = absl::MakeCleanup([&] { (void)resources_.FreeDeviceResources(*allocated); });
   device->SetResources(*allocated);
   DeviceResources registered = IoRangesOf(device->GetTrappedIoResources());
   if (registered.empty()) registered = IoRangesOf(*allocated);
   if (absl::Status status = io_.RegisterDeviceIo(device, registered); !status.ok()) {
-    // Nothing else can have taken these resources since we allocated them.
-    (void)resources_.FreeDeviceResources(*allocated);
     return Prefixed(status, prefix);
   }
-  const DeviceId id = next_id_++;
-  devices_.emplace(id, Placed{std::move(device), *std::move(allocated), std::move(registered)});
+  auto unregister = absl::MakeCleanup([&] { (void)io_.UnregisterDeviceIo(registered); });
+  Placed placed{std::move(device), *allocated, std::move(registered)};
+  DeviceId id;
+  {
+    internal::MutexLock lock(&mu_);
+    id = next_id_++;
+    devices_.emplace(id, std::move(placed));
+  }
+  std::move(unregister).Cancel();
+  std::move(give_back).Cancel();
   return id;
 }
 
@@ -68,15 +77,20 @@ absl::Status DeviceManager::RemoveDevice(DeviceId id) {
     internal::MutexLock lock(&mu_);
     auto it = devices_.find(id);
     if (it == devices_.end()) return absl::NotFoundError(absl::StrCat("no device with id ", id));
-    if (absl::Status status = io_.UnregisterDeviceIo(it->second.registered); !status.ok()) {
-      return status;
-    }
     placed = std::move(it->second);
     devices_.erase(it);
   }
-  // Without the mutex: a handler may call AddDevice while we wait for it to return.
+  // Without the mutex: unregistering may reclaim (and so destroy) other devices, whose
+  // destructors may call this manager, and a handler may call AddDevice while we wait.
+  if (absl::Status status = io_.UnregisterDeviceIo(placed.registered); !status.ok()) {
+    // Someone unregistered its ranges behind our back: the device stays as it was.
+    internal::MutexLock lock(&mu_);
+    devices_.emplace(id, std::move(placed));
+    return status;
+  }
   if (absl::Status status = io_.Synchronize(); !status.ok()) return status;
   return resources_.FreeDeviceResources(placed.allocated);
+  // `placed` goes here, with no lock held: the device may be destroyed on this thread.
 }
 
 std::shared_ptr<Device> DeviceManager::GetDevice(DeviceId id) const {

@@ -140,16 +140,27 @@ IoManager::IoManager(RcuDomain& domain, Options options)
       unclaimed_slot_(manager_internal::AllocateStatsSlot()) {}
 
 IoManager::~IoManager() {
+  // Every range goes, so that the devices are destroyed now, while this manager is still
+  // whole (a device's destructor may call it), rather than at some later grace period.
+  Bus::Batch batch;
   std::vector<uint32_t> slots{unclaimed_slot_};
   {
     internal::MutexLock lock(&mu_);
+    ReadSection section;
+    const Bus::Snapshot& current = bus_.snapshot(section);
+    for (AddressSpace space : {AddressSpace::kPio, AddressSpace::kMmio}) {
+      current.ForEach(space, [&batch](const Bus::Entry& entry) { batch.Remove(entry.range); });
+    }
     for (const auto& [device, info] : devices_) slots.push_back(info.stats_slot);
+    devices_.clear();
   }
+  (void)bus_.Apply(std::move(batch));
   auto release = [slots = std::move(slots)]() {
     for (uint32_t slot : slots) manager_internal::ReleaseStatsSlot(slot);
   };
-  // No dispatch is running (a precondition of destruction), so the slots can go back now;
-  // inside a read section they wait for a grace period instead.
+  // After the grace period no dispatch is running (a precondition of destruction anyway):
+  // the devices are destroyed and the slots can go back. Inside a read section both wait
+  // for a later grace period instead.
   if (ReadSection::InSection() || !bus_.domain().Synchronize().ok()) {
     bus_.domain().Call(std::move(release));
   } else {
@@ -158,87 +169,64 @@ IoManager::~IoManager() {
 }
 
 absl::Status IoManager::CommitTransaction(Transaction& tx) {
-  if (tx.ops_.empty()) return absl::OkStatus();
-  internal::MutexLock lock(&mu_);
-  Bus::Batch batch;
-  absl::flat_hash_map<const DeviceIo*, uint32_t> fresh_slots;  // devices new to the bus
-  // Ranges gained (+) or lost (-) per device. Who owns a range is read from `changed` (the
-  // ranges this transaction registered, moved or removed so far: null once removed), else
-  // from the published snapshot, so a range moved or added earlier in the transaction is
-  // attributed to its device when a later change removes it.
-  absl::flat_hash_map<const DeviceIo*, int64_t> delta;
-  absl::flat_hash_map<std::pair<int, uint64_t>, const DeviceIo*> changed;
+  // Declared before the lock, so destroyed after it is released: the operations' device
+  // references, the change's retirement (which may reclaim, and so destroy devices) and
+  // the slots to release all run with no lock of ours held.
+  std::vector<Transaction::Op> ops = std::move(tx.ops_);
+  Bus::Change change;
+  std::vector<uint32_t> released;
+  if (ops.empty()) return absl::OkStatus();
   {
-    ReadSection section;  // we are the only writer: this is the snapshot we change
-    const Bus::Snapshot& current = bus_.snapshot(section);
-    // The device registered at `range` at this point of the transaction, or null.
-    auto owner_of = [&](const BusRange& range) -> const DeviceIo* {
-      if (auto it = changed.find({static_cast<int>(range.space), range.base});
-          it != changed.end()) {
-        return it->second;
-      }
-      const Bus::Entry* entry = current.FindExact(range);
-      return entry != nullptr ? entry->value.device.get() : nullptr;
+    internal::MutexLock lock(&mu_);
+    Bus::Batch batch;
+    absl::flat_hash_map<const DeviceIo*, uint32_t> fresh_slots;  // devices new to the bus
+    auto slot_of = [&](const DeviceIo* device) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      if (auto it = devices_.find(device); it != devices_.end()) return it->second.stats_slot;
+      auto [fresh, inserted] = fresh_slots.try_emplace(device, 0);
+      if (inserted) fresh->second = manager_internal::AllocateStatsSlot();
+      return fresh->second;
     };
-    auto set_owner = [&](AddressSpace space, uint64_t base, const DeviceIo* owner) {
-      changed[{static_cast<int>(space), base}] = owner;
-    };
-    for (Transaction::Op& op : tx.ops_) {
+    for (Transaction::Op& op : ops) {
       if (auto* r = std::get_if<Transaction::RegisterOp>(&op)) {
-        const DeviceIo* device = r->device.get();
-        uint32_t slot;
-        if (auto it = devices_.find(device); it != devices_.end()) {
-          slot = it->second.stats_slot;
-        } else {
-          auto [fresh, inserted] = fresh_slots.try_emplace(device, 0);
-          if (inserted) fresh->second = manager_internal::AllocateStatsSlot();
-          slot = fresh->second;
-        }
-        for (const BusRange& range : r->ranges) {
-          batch.Insert(range, Handle{r->device, slot});
-          set_owner(range.space, range.base, device);
-        }
-        delta[device] += static_cast<int64_t>(r->ranges.size());
+        const uint32_t slot = slot_of(r->device.get());
+        for (const BusRange& range : r->ranges) batch.Insert(range, Handle{r->device, slot});
       } else if (auto* u = std::get_if<Transaction::UnregisterOp>(&op)) {
-        for (const BusRange& range : u->ranges) {
-          batch.Remove(range);
-          // An unknown owner means the removal fails and nothing is published.
-          if (const DeviceIo* owner = owner_of(range)) --delta[owner];
-          set_owner(range.space, range.base, nullptr);
-        }
+        for (const BusRange& range : u->ranges) batch.Remove(range);
       } else {
         const auto& m = std::get<Transaction::MoveOp>(op);
         batch.Move(m.from, m.new_base);
-        const DeviceIo* owner = owner_of(m.from);
-        set_owner(m.from.space, m.from.base, nullptr);
-        set_owner(m.from.space, m.new_base, owner);
       }
     }
-  }
-  tx.ops_.clear();
-  if (absl::Status status = bus_.Apply(std::move(batch)); !status.ok()) {
-    // The fresh slots were never published: no dispatch can be counting into them.
-    for (const auto& [device, slot] : fresh_slots) manager_internal::ReleaseStatsSlot(slot);
-    return status;
-  }
-  std::vector<uint32_t> released;
-  for (const auto& [device, change] : delta) {
-    auto it = devices_.find(device);
-    if (it == devices_.end()) {
-      const uint32_t slot = fresh_slots.at(device);
-      if (change > 0) {
-        devices_.emplace(device, DeviceInfo{slot, static_cast<size_t>(change)});
-      } else {
-        released.push_back(slot);  // added and removed in one transaction
+    change = bus_.Commit(std::move(batch));
+    if (!change.ok()) {
+      // The fresh slots were never published: no dispatch can be counting into them.
+      for (const auto& [device, slot] : fresh_slots) manager_internal::ReleaseStatsSlot(slot);
+      return change.status();
+    }
+    // Ranges gained and lost per device, from what the bus says the change did.
+    absl::flat_hash_map<const DeviceIo*, int64_t> delta;
+    for (const Bus::Entry* entry : change.inserted()) ++delta[entry->value.device.get()];
+    for (const Bus::Entry* entry : change.removed()) --delta[entry->value.device.get()];
+    for (const auto& [device, change_in_ranges] : delta) {
+      auto it = devices_.find(device);
+      if (it == devices_.end()) {
+        devices_.emplace(device, DeviceInfo{fresh_slots.at(device),
+                                            static_cast<size_t>(change_in_ranges)});
+        continue;
       }
-      continue;
+      it->second.ranges =
+          static_cast<size_t>(static_cast<int64_t>(it->second.ranges) + change_in_ranges);
+      if (it->second.ranges == 0) {
+        released.push_back(it->second.stats_slot);
+        devices_.erase(it);
+      }
     }
-    it->second.ranges = static_cast<size_t>(static_cast<int64_t>(it->second.ranges) + change);
-    if (it->second.ranges == 0) {
-      released.push_back(it->second.stats_slot);
-      devices_.erase(it);
+    // Devices registered and unregistered within the transaction were never published.
+    for (const auto& [device, slot] : fresh_slots) {
+      if (!devices_.contains(device)) manager_internal::ReleaseStatsSlot(slot);
     }
   }
+  change.Finish();
   if (!released.empty()) {
     // Dispatches that found the device before this change may still be counting.
     bus_.domain().Call([released = std::move(released)]() {

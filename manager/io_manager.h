@@ -11,7 +11,7 @@
 //   absl::Status s = io.PioWrite(0x3f8, bytes);                     // on the vCPU thread
 //
 // DISPATCH enters an RCU read section, loads the current snapshot, finds the range (a
-// branch-free search over a flat array, see io_bus.h), checks that the whole access lies
+// branch-free descent of a 16-way tree, see io_bus.h), checks that the whole access lies
 // inside it, counts the access if statistics are on and calls the handler. It takes no
 // lock, performs no atomic read-modify-write and writes no cache line shared with another
 // thread. Errors: kNotFound when no device is registered at the address, kOutOfRange when

@@ -3,6 +3,8 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <new>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -115,6 +117,48 @@ TEST_F(DeviceManagerTest, RegistrationFailureGivesTheResourcesBack) {
   // The port range and IRQ 4 were freed again.
   EXPECT_OK(resources_.AllocateDeviceResources(ComPort()).status());
 }
+
+// A device whose SetResources or GetTrappedIoResources throws (std::bad_alloc from copying
+// a vector is enough): the exception reaches the caller and the pools are as before.
+class ThrowingDevice : public FakeDevice {
+ public:
+  enum class Hook { kSetResources, kGetTrappedIoResources };
+  ThrowingDevice(std::vector<ResourceConstraint> constraints, Hook hook)
+      : FakeDevice(std::move(constraints)), hook_(hook) {}
+  void SetResources(const DeviceResources& resources) override {
+    if (hook_ == Hook::kSetResources) throw std::bad_alloc();
+    FakeDevice::SetResources(resources);
+  }
+  DeviceResources GetTrappedIoResources() const override {
+    if (hook_ == Hook::kGetTrappedIoResources) throw std::bad_alloc();
+    return FakeDevice::GetTrappedIoResources();
+  }
+
+ private:
+  Hook hook_;
+};
+
+class DeviceHookExceptionTest : public DeviceManagerTest,
+                                public ::testing::WithParamInterface<ThrowingDevice::Hook> {};
+
+TEST_P(DeviceHookExceptionTest, AThrowingHookLeaksNoResource) {
+  auto device = std::make_shared<ThrowingDevice>(ComPort(), GetParam());
+  EXPECT_THROW((void)devices_.AddDevice(device), std::bad_alloc);
+  EXPECT_EQ(devices_.device_count(), 0u);
+  EXPECT_EQ(io_.range_count(), 0u);
+  EXPECT_EQ(io_.device_count(), 0u);
+  // COM1's fixed ports and IRQ 4 are free: a second device gets exactly them.
+  auto uart = std::make_shared<FakeDevice>(ComPort());
+  ASSERT_OK_AND_ASSIGN(DeviceId id, devices_.AddDevice(uart));
+  ASSERT_OK_AND_ASSIGN(DeviceResources got, devices_.GetResources(id));
+  ASSERT_EQ(got.PioRanges().size(), 1u);
+  EXPECT_EQ(got.PioRanges()[0].base.raw_value(), 0x3f8);
+  EXPECT_EQ(got.LegacyIrq(), std::optional<uint32_t>(4));
+}
+
+INSTANTIATE_TEST_SUITE_P(EachHook, DeviceHookExceptionTest,
+                         ::testing::Values(ThrowingDevice::Hook::kSetResources,
+                                           ThrowingDevice::Hook::kGetTrappedIoResources));
 
 TEST_F(DeviceManagerTest, RemoveDeviceUnregistersAndFrees) {
   auto uart = std::make_shared<FakeDevice>(ComPort());

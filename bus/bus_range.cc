@@ -1,4 +1,7 @@
-#include "bus/io_bus.h"
+#include "bus/bus_range.h"
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 
 namespace dbs {
 
