@@ -15,6 +15,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,10 +41,10 @@ struct Case {
   int ranges;
   bool random;
   int threads;
-  bool writer;
+  Writer writer;
   std::string Name() const {
-    return absl::StrFormat("%4d ranges, %-8s, %dT%s", ranges, random ? "random" : "repeated",
-                           threads, writer ? " + writer" : "");
+    return absl::StrFormat("%5d ranges, %-8s, %dT%s", ranges, random ? "random" : "repeated",
+                           threads, WriterSuffix(writer));
   }
 };
 
@@ -78,6 +79,7 @@ std::vector<DesignEntry> Designs() {
       {MutexMap::kName, true, RunnerFor<MutexMap>()},
       {kUrcuQsbrName, true, RunUrcuQsbr},
       {kUrcuMembName, true, RunUrcuMemb},
+      {kUrcuBpName, true, RunUrcuBp},
   };
 }
 
@@ -105,15 +107,99 @@ double MedianMicros(int repetitions, F&& body) {
 void WriterCosts(const Options& options) {
   std::printf("\nWriter side (wall time, median of %d)\n", options.repetitions);
   std::vector<std::unique_ptr<BenchDevice>> devices;
+  // One published change: a range moved and moved back (a BAR reprogrammed), through the
+  // bare IoBus and through IoManager, at each size.
+  std::printf("  one published change (a move), wall time per change, and what it retires:\n");
+  double at_64_bus = 0, at_64_manager = 0;
+  for (int n : {64, 4096, 65536}) {
+    auto ranges = RandomRanges(n, 8, uint64_t{1} << 40, devices);
+    RcuDomain domain;
+    IoBus<BenchDevice*> bus(domain);
+    {
+      IoBus<BenchDevice*>::Batch batch;
+      for (const BenchRange& r : ranges) batch.Insert({AddressSpace::kMmio, r.base, r.size}, r.device);
+      if (!bus.Apply(std::move(batch)).ok()) std::abort();
+    }
+    IoManagerDesign manager;
+    manager.Build(ranges);
+    const int kMoves = options.quick ? 200 : 4000;
+    std::mt19937_64 rng(7);
+    std::vector<const BenchRange*> moved;
+    for (int i = 0; i < kMoves / 2; ++i) moved.push_back(&ranges[rng() % ranges.size()]);
+    // Bases are below 2^40: base + 2^41 is free for every range.
+    constexpr uint64_t kAway = uint64_t{1} << 41;
+    const uint64_t retired_before = domain.stats().retired_bytes;
+    const double bus_us = MedianMicros(options.repetitions, [&] {
+      for (const BenchRange* r : moved) {
+        if (!bus.Move({AddressSpace::kMmio, r->base, 8}, r->base + kAway).ok()) std::abort();
+        if (!bus.Move({AddressSpace::kMmio, r->base + kAway, 8}, r->base).ok()) std::abort();
+      }
+    }) / kMoves;
+    const double bytes_per_change =
+        double(domain.stats().retired_bytes - retired_before) / (kMoves * options.repetitions);
+    const double manager_us = MedianMicros(options.repetitions, [&] {
+      for (const BenchRange* r : moved) {
+        if (!manager.io().MoveDeviceIo(MmioRange{r->base, 8}, r->base + kAway).ok()) {
+          std::abort();
+        }
+        if (!manager.io().MoveDeviceIo(MmioRange{r->base + kAway, 8}, r->base).ok()) {
+          std::abort();
+        }
+      }
+    }) / kMoves;
+    if (n == 64) {
+      at_64_bus = bus_us;
+      at_64_manager = manager_us;
+    }
+    std::printf("    %5d ranges: IoBus::Move %6.2f us (%4.1fx the 64-range cost), "
+                "IoManager::MoveDeviceIo %6.2f us (%4.1fx); %5.0f bytes retired per change\n",
+                n, bus_us, bus_us / at_64_bus, manager_us, manager_us / at_64_manager,
+                bytes_per_change);
+  }
+
+  // A reader stalled inside a read section (a vCPU blocked in a handler) while changes
+  // are published: what the domain holds per publication behind it.
+  std::printf("  behind a reader stalled in a read section, per published change:\n");
   for (int n : {64, 4096}) {
-    IoBusDesign design;
-    design.Build(RandomRanges(n, 8, uint64_t{1} << 40, devices));
-    constexpr int kPublishes = 200;
-    const double us = MedianMicros(options.repetitions, [&] {
-      for (int i = 0; i < kPublishes; ++i) design.Republish();
+    auto ranges = RandomRanges(n, 8, uint64_t{1} << 40, devices);
+    RcuDomain domain;
+    IoBus<BenchDevice*> bus(domain);
+    {
+      IoBus<BenchDevice*>::Batch batch;
+      for (const BenchRange& r : ranges) batch.Insert({AddressSpace::kMmio, r.base, r.size}, r.device);
+      if (!bus.Apply(std::move(batch)).ok()) std::abort();
+    }
+    std::atomic<bool> inside{false}, release{false};
+    std::thread stalled([&] {
+      ReadSection section;
+      (void)bus.snapshot(section).Find(AddressSpace::kMmio, ranges[0].base, 1);
+      inside = true;
+      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     });
-    std::printf("  publish one change, %4d ranges:            %8.2f us\n", n,
-                us / kPublishes);
+    while (!inside) std::this_thread::yield();
+    const int kChanges = options.quick ? 2000 : 20000;
+    domain.Poll();
+    const size_t held_before = domain.pending_bytes();
+    const uint64_t retired_before = domain.stats().retired_bytes;
+    size_t most = held_before;
+    for (int i = 0; i < kChanges; ++i) {
+      // Each range away (above every base) on the first pass, back on the second, ...
+      const BenchRange& r = ranges[i % ranges.size()];
+      const bool away = (i / ranges.size()) % 2 == 0;
+      const uint64_t from = away ? r.base : r.base + (uint64_t{1} << 41);
+      const uint64_t to = away ? r.base + (uint64_t{1} << 41) : r.base;
+      if (!bus.Move({AddressSpace::kMmio, from, 8}, to).ok()) std::abort();
+      if (i % 256 == 0) most = std::max(most, domain.pending_bytes());
+    }
+    domain.Poll();
+    const size_t held_after = domain.pending_bytes();
+    const double retired = double(domain.stats().retired_bytes - retired_before) / kChanges;
+    release = true;
+    stalled.join();
+    std::printf("    %5d ranges: %7.1f bytes retained per publication after %d "
+                "(%.0f bytes retired each; at most %zu KiB held at once)\n",
+                n, (double(held_after) - double(held_before)) / kChanges, kChanges, retired,
+                most >> 10);
   }
 
   // 1000 insertions into a bus holding 64 ranges: one batch against 1000 single inserts.
@@ -190,6 +276,8 @@ void WriterCosts(const Options& options) {
   }
   const double nested_ns = double(ThreadCpuNanos() - start) / kSections;
   std::printf("  empty read section (enter + leave):          %8.2f ns\n", section_ns);
+  std::printf("  empty liburcu-bp read section, the same way:  %8.2f ns\n",
+              UrcuBpEmptySectionNs(kSections));
   std::printf("  nested read section:                         %8.2f ns\n", nested_ns);
 }
 
@@ -215,10 +303,12 @@ int Main(int argc, char** argv) {
 
   const std::vector<DesignEntry> designs = Designs();
   std::vector<Case> cases;
-  for (int ranges : {64, 4096}) {
+  for (int ranges : {64, 4096, 65536}) {
     for (bool random : {true, false}) {
       for (int threads : {1, 2}) {
-        for (bool writer : {false, true}) cases.push_back(Case{ranges, random, threads, writer});
+        for (Writer writer : {Writer::kNone, Writer::kEvery100us, Writer::kBackToBack}) {
+          cases.push_back(Case{ranges, random, threads, writer});
+        }
       }
     }
   }
@@ -231,9 +321,9 @@ int Main(int argc, char** argv) {
     auto ranges = RandomRanges(k.ranges, 8, uint64_t{1} << 40, devices);
     auto addresses = AddressStream(ranges, k.random);
     RunSpec spec{k.threads, k.writer, options.lookups};
-    std::printf("  %-36s", k.Name().c_str());
+    std::printf("  %-40s", k.Name().c_str());
     for (size_t d = 0; d < designs.size(); ++d) {
-      if (k.writer && !designs[d].writer_safe) continue;
+      if (k.writer != Writer::kNone && !designs[d].writer_safe) continue;
       if (d != 0 && !options.only.empty() &&
           std::string(designs[d].name).find(options.only) == std::string::npos) {
         continue;
@@ -245,14 +335,17 @@ int Main(int argc, char** argv) {
     std::printf("\n");
   }
 
-  // The floor of a writer case is the same case without the writer.
-  auto floor_of = [&](size_t c) { return cases[c].writer ? results[c - 1][0] : results[c][0]; };
+  // The floor of a writer case is the same case without the writer (listed just before).
+  auto without_writer = [&](size_t c) {
+    return c - static_cast<size_t>(cases[c].writer);
+  };
+  auto floor_of = [&](size_t c) { return results[without_writer(c)][0]; };
   std::printf("\nLookup, ns per lookup per thread (ratio to the unprotected btree floor)\n");
-  std::printf("%-36s", "case");
+  std::printf("%-40s", "case");
   for (const DesignEntry& d : designs) std::printf(" | %-24s", d.name);
   std::printf("\n");
   for (size_t c = 0; c < cases.size(); ++c) {
-    std::printf("%-36s", cases[c].Name().c_str());
+    std::printf("%-40s", cases[c].Name().c_str());
     for (size_t d = 0; d < designs.size(); ++d) {
       if (results[c][d] < 0) {
         std::printf(" | %-24s", "-");
@@ -265,7 +358,7 @@ int Main(int argc, char** argv) {
 
   // The targets of the design, read off the table ("n/a" where --only skipped a column).
   auto column = [&](const char* name) { return ColumnOf(designs, name); };
-  auto find = [&](int ranges, bool random, int threads, bool writer) {
+  auto find = [&](int ranges, bool random, int threads, Writer writer) {
     for (size_t c = 0; c < cases.size(); ++c) {
       const Case& k = cases[c];
       if (k.ranges == ranges && k.random == random && k.threads == threads && k.writer == writer)
@@ -286,30 +379,50 @@ int Main(int argc, char** argv) {
   const size_t rwlock = column(RwLockMap::kName);
   const size_t shared_ptr = column(SharedPtrSwap::kName);
   const size_t qsbr = column(kUrcuQsbrName);
+  const size_t urcu_bp = column(kUrcuBpName);
   std::printf("\nIoBus against its targets (random addresses)\n");
-  for (int n : {64, 4096}) {
-    const size_t one = find(n, true, 1, false);
-    const size_t two = find(n, true, 2, false);
-    const size_t writer = find(n, true, 1, true);
-    const size_t two_writer = find(n, true, 2, true);
-    std::printf("  %4d ranges: 1T %s floor; 2T/1T %s; with writer/without %s;"
-                " shared_mutex 2T+writer %s slower; shared_ptr 2T+writer %s slower;"
-                " vs liburcu qsbr 1T %s\n",
+  for (int n : {64, 4096, 65536}) {
+    const size_t one = find(n, true, 1, Writer::kNone);
+    const size_t two = find(n, true, 2, Writer::kNone);
+    const size_t writer = find(n, true, 1, Writer::kEvery100us);
+    const size_t b2b = find(n, true, 1, Writer::kBackToBack);
+    const size_t two_writer = find(n, true, 2, Writer::kEvery100us);
+    std::printf("  %5d ranges: 1T %s floor; 2T/1T %s; with writer/without %s, back-to-back "
+                "writer/without %s (IoManager %s, %s); shared_mutex 2T+writer %s slower; "
+                "shared_ptr 2T+writer %s slower; vs liburcu qsbr 1T %s\n",
                 n, ratio(one, iobus, one, floor).c_str(), ratio(two, iobus, one, iobus).c_str(),
-                ratio(writer, iobus, one, iobus).c_str(),
+                ratio(writer, iobus, one, iobus).c_str(), ratio(b2b, iobus, one, iobus).c_str(),
+                ratio(writer, manager, one, manager).c_str(),
+                ratio(b2b, manager, one, manager).c_str(),
                 ratio(two_writer, rwlock, two_writer, iobus).c_str(),
                 ratio(two_writer, shared_ptr, two_writer, iobus).c_str(),
                 ratio(one, iobus, one, qsbr).c_str());
+  }
+  // The RCU itself: liburcu's bulletproof flavour guarding the very same index, over every
+  // case both ran (single cases are noisy; the median is the figure to quote).
+  {
+    std::vector<double> bp_over_ours;
+    for (size_t c = 0; c < cases.size(); ++c) {
+      if (results[c][urcu_bp] > 0 && results[c][iobus] > 0) {
+        bp_over_ours.push_back(results[c][urcu_bp] / results[c][iobus]);
+      }
+    }
+    if (!bp_over_ours.empty()) {
+      std::printf("  liburcu-bp on IoBus's own index / IoBus: median %.2fx, min %.2fx, max %.2fx "
+                  "over %zu cases\n",
+                  Median(bp_over_ours), *std::min_element(bp_over_ours.begin(), bp_over_ours.end()),
+                  *std::max_element(bp_over_ours.begin(), bp_over_ours.end()), bp_over_ours.size());
+    }
   }
   // What IoManager adds to a bare lookup: against IoBus calling the same DeviceIo method
   // (the manager's own overhead), and against IoBus calling BenchDevice's one-argument
   // method (which also counts the DeviceIo signature: a span the device writes into).
   std::printf("\nIoManager dispatch / (IoBus lookup + one virtual call)\n");
-  for (int n : {64, 4096}) {
+  for (int n : {64, 4096, 65536}) {
     for (bool random : {true, false}) {
-      std::printf("  %4d ranges, %-8s:", n, random ? "random" : "repeated");
+      std::printf("  %5d ranges, %-8s:", n, random ? "random" : "repeated");
       for (int threads : {1, 2}) {
-        const size_t c = find(n, random, threads, false);
+        const size_t c = find(n, random, threads, Writer::kNone);
         std::printf("  %dT: same DeviceIo call %s (with statistics %s), BenchDevice call %s;",
                     threads, ratio(c, manager, c, iobus_deviceio).c_str(),
                     ratio(c, manager_stats, c, iobus_deviceio).c_str(),

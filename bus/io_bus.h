@@ -137,10 +137,14 @@ namespace bus_internal {
 // lookups found, selected by address bits 2-5, so that a driver alternating between a few
 // registers (a UART's data and status, a timer, a PCI config pair) finds each without a
 // search. `generation_id` names the generation the slot belongs to; ids are never reused,
-// so a hint is followed only inside the generation it came from. Written only when a lookup
+// so a hint is followed only inside the generation it came from. The range's bounds are
+// copied into the hint, so checking it reads only this thread's storage (the leaf, likely
+// evicted in a large tree, is read only when the hint holds). Written only when a lookup
 // misses, and only to this thread's own storage.
 struct Hint {
   uint64_t generation_id;
+  uint64_t base;
+  uint64_t last;
   const void* leaf;
   uint32_t slot;
 };
@@ -193,28 +197,34 @@ class IoBus {
       const size_t s = static_cast<size_t>(space);
       bus_internal::Hint& hint =
           bus_internal::tls_hint[s][(address >> 2) % bus_internal::kHintSlots];
-      const Leaf* leaf = static_cast<const Leaf*>(hint.leaf);
-      uint32_t i = hint.slot;
+      const Leaf* leaf;
+      uint32_t i;
+      uint64_t base, last;
       // The hint holds iff it is of this generation and base <= address <= last (one
       // unsigned comparison).
-      if (hint.generation_id != id_ ||
-          address - leaf->bases[i] > leaf->records[i].last - leaf->bases[i]) {
+      if (hint.generation_id == id_ && address - hint.base <= hint.last - hint.base) {
+        leaf = static_cast<const Leaf*>(hint.leaf);
+        i = hint.slot;
+        base = hint.base;
+        last = hint.last;
+      } else {
         const Root& root = roots_[s];
         if (ABSL_PREDICT_FALSE(root.node == nullptr)) return out;
         const bus_internal::LeafSlot<Leaf> found = bus_internal::FindSlot<Leaf>(root, address);
         leaf = found.leaf;
         i = found.slot;
-        if (ABSL_PREDICT_FALSE(leaf->bases[i] > address)) return out;
-        if (ABSL_PREDICT_FALSE(address > leaf->records[i].last)) return out;
-        hint = bus_internal::Hint{id_, leaf, i};
+        base = leaf->bases[i];
+        last = leaf->records[i].last;
+        if (ABSL_PREDICT_FALSE(base > address)) return out;
+        if (ABSL_PREDICT_FALSE(address > last)) return out;
+        hint = bus_internal::Hint{id_, base, last, leaf, i};
       }
       out.entry = leaf->entries[i];  // a separate array: a dispatch that needs only `hot`
       out.hot = &leaf->records[i].hot;  // never loads it
       if constexpr (kHasTag) out.tag = &leaf->tags.values[i];
-      out.offset = address - leaf->bases[i];
+      out.offset = address - base;
       // Inside [address, last]: the access fits iff length - 1 <= last - address.
-      out.outcome = length - 1 <= leaf->records[i].last - address ? LookupOutcome::kHit
-                                                                   : LookupOutcome::kPastEnd;
+      out.outcome = length - 1 <= last - address ? LookupOutcome::kHit : LookupOutcome::kPastEnd;
       return out;
     }
 
@@ -533,48 +543,51 @@ class IoBus {
 
     absl::Status Apply(typename Batch::InsertOp& op) {
       if (absl::Status valid = ValidateBusRange(op.range); !valid.ok()) return valid;
-      Editor& editor = editor_for(op.range.space);
-      if (absl::Status free = CheckNoOverlap(editor, op.range); !free.ok()) return free;
-      Insert(editor, op.range, std::move(op.value));
-      return absl::OkStatus();
+      return Insert(editor_for(op.range.space), op.range, std::move(op.value));
     }
 
     absl::Status Apply(typename Batch::RemoveOp& op) {
-      Editor& editor = editor_for(op.range.space);
-      const Entry* entry = FindExact(editor, op.range);
+      const Entry* entry = editor_for(op.range.space).EraseExact(op.range.base, op.range.last());
       if (entry == nullptr) return NotRegistered(op.range);
-      editor.Erase(op.range.base);
       Removed(entry);
       return absl::OkStatus();
     }
 
     absl::Status Apply(typename Batch::MoveOp& op) {
       Editor& editor = editor_for(op.from.space);
-      const Entry* from = FindExact(editor, op.from);
-      if (from == nullptr) return NotRegistered(op.from);
       const BusRange to{op.from.space, op.new_base, op.from.size};
-      if (absl::Status valid = ValidateBusRange(to); !valid.ok()) return valid;
-      // The range may move onto addresses it covers now: check against the others only.
-      editor.Erase(op.from.base);
+      // The range may move onto addresses it covers now: it leaves first, and the new place
+      // is checked against the others only. A failure leaves the whole batch unpublished.
+      const Entry* from = editor.EraseExact(op.from.base, op.from.last());
+      if (from == nullptr) return NotRegistered(op.from);
       Removed(from);
-      if (absl::Status free = CheckNoOverlap(editor, to); !free.ok()) return free;
+      if (absl::Status valid = ValidateBusRange(to); !valid.ok()) return valid;
       // Readers of older generations still use `from`: the moved range gets a new entry
       // holding a copy of the value.
-      Insert(editor, to, from->value);
-      return absl::OkStatus();
+      return Insert(editor, to, from->value);
     }
 
    private:
     Editor& editor_for(AddressSpace space) { return editors_[static_cast<size_t>(space)]; }
 
-    void Insert(Editor& editor, const BusRange& range, V value) {
+    // kAlreadyExists if `range` shares an address with a range of `editor`'s tree.
+    absl::Status Insert(Editor& editor, const BusRange& range, V value) {
       bus_internal::ReserveOneMore(change_.fresh_entries_);  // so that recording it cannot throw
       bus_internal::ReserveOneMore(change_.inserted_);
+      // Owned by the change from the start: freed with it, after the bus's lock, whatever
+      // happens next.
       auto* entry = new StoredEntry(range, std::move(value), birth_, serial_);
       change_.fresh_entries_.push_back(entry);
-      editor.Insert(typename Leaf::Slot{range.base, {range.last(), HotOf()(entry->value)},
-                                        TagOf()(entry->value), entry});
+      const typename Editor::Position overlap = editor.InsertUnlessOverlapping(
+          typename Leaf::Slot{range.base, {range.last(), HotOf()(entry->value)},
+                              TagOf()(entry->value), entry});
+      if (overlap.leaf != nullptr) {
+        return absl::AlreadyExistsError(
+            absl::StrFormat("%s overlaps the registered %s", ToString(range),
+                            ToString(overlap.leaf->entries[overlap.slot]->range)));
+      }
       change_.inserted_.push_back(entry);
+      return absl::OkStatus();
     }
 
     // `entry` left the working tree: retired with the change if it was published before,
@@ -589,25 +602,6 @@ class IoBus {
         change_.removed_.push_back(entry);
         change_.nodes_.replaced.push_back(RetireeOf(entry));
       }
-    }
-
-    static const Entry* FindExact(const Editor& editor, const BusRange& range) {
-      const typename Editor::Position at = editor.Floor(range.base);
-      if (at.leaf == nullptr || at.leaf->bases[at.slot] != range.base) return nullptr;
-      const Entry* entry = at.leaf->entries[at.slot];
-      return entry->range.size == range.size ? entry : nullptr;
-    }
-
-    // kAlreadyExists if `range` shares an address with a range of `editor`'s tree. The
-    // range with the largest base <= range.last() reaches furthest of all that start
-    // before its end: if it ends before range.base, none overlaps. O(log n).
-    static absl::Status CheckNoOverlap(const Editor& editor, const BusRange& range) {
-      const typename Editor::Position at = editor.Floor(range.last());
-      if (at.leaf == nullptr) return absl::OkStatus();
-      const BusRange& before = at.leaf->entries[at.slot]->range;
-      if (before.last() < range.base) return absl::OkStatus();
-      return absl::AlreadyExistsError(absl::StrFormat(
-          "%s overlaps the registered %s", ToString(range), ToString(before)));
     }
 
     static absl::Status NotRegistered(const BusRange& range) {

@@ -19,6 +19,9 @@
 // caller filled it); GetAssignedResources() is empty; GetTrappedIoResources() returns the
 // assigned resources.
 //
+// A device's destructor runs with no lock of this library held, on the thread that
+// reclaims it (see manager/io_manager.h, "WHERE DEVICES DIE"): it may call the managers.
+//
 // Thread-safety: DeviceIo implementations must be thread-safe; DeviceIoMut ones need not
 // be, and MutexDevice serialises every call.
 

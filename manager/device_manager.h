@@ -15,10 +15,17 @@
 // that is empty (a device that does not report its resources), all the PIO/MMIO ranges
 // allocated for it.
 //
+// DEVICE CODE AND LOCKS. The hooks (name, GetResourceConstraints, SetResources,
+// GetTrappedIoResources) are called with no lock of the library held, so they may call
+// this manager; if one throws, what was allocated or registered for the device is given
+// back before the exception leaves AddDevice, and nothing is kept. A device's destructor
+// runs where IoManager says (manager/io_manager.h, "WHERE DEVICES DIE"), or at the end of
+// RemoveDevice on the calling thread, always with no lock held.
+//
 // Thread-safety: thread-safe. AddDevice never waits for readers and may be called from a
 // device handler; RemoveDevice waits for a grace period, so from inside a dispatch it
 // returns kFailedPrecondition and changes nothing. The manager's mutex is never held while
-// waiting for readers.
+// waiting for readers, nor while device code runs.
 
 #ifndef DBS_DEVICE_MANAGER_DEVICE_MANAGER_H_
 #define DBS_DEVICE_MANAGER_DEVICE_MANAGER_H_

@@ -1,5 +1,6 @@
 #include "manager/io_manager.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -172,7 +173,8 @@ absl::Status IoManager::CommitTransaction(Transaction& tx) {
   // Declared before the lock, so destroyed after it is released: the operations' device
   // references, the change's retirement (which may reclaim, and so destroy devices) and
   // the slots to release all run with no lock of ours held.
-  std::vector<Transaction::Op> ops = std::move(tx.ops_);
+  decltype(tx.ops_) ops = std::move(tx.ops_);
+  tx.ops_.clear();
   Bus::Change change;
   std::vector<uint32_t> released;
   if (ops.empty()) return absl::OkStatus();
@@ -203,11 +205,17 @@ absl::Status IoManager::CommitTransaction(Transaction& tx) {
       for (const auto& [device, slot] : fresh_slots) manager_internal::ReleaseStatsSlot(slot);
       return change.status();
     }
-    // Ranges gained and lost per device, from what the bus says the change did.
-    absl::flat_hash_map<const DeviceIo*, int64_t> delta;
-    for (const Bus::Entry* entry : change.inserted()) ++delta[entry->value.device.get()];
-    for (const Bus::Entry* entry : change.removed()) --delta[entry->value.device.get()];
-    for (const auto& [device, change_in_ranges] : delta) {
+    // Ranges gained and lost per device, from what the bus says the change did: sorted by
+    // device and summed (no map to allocate for the usual one or two entries).
+    absl::InlinedVector<std::pair<const DeviceIo*, int64_t>, 4> deltas;
+    for (const Bus::Entry* entry : change.inserted()) deltas.push_back({entry->value.device.get(), 1});
+    for (const Bus::Entry* entry : change.removed()) deltas.push_back({entry->value.device.get(), -1});
+    std::sort(deltas.begin(), deltas.end());
+    for (size_t i = 0; i < deltas.size();) {
+      const DeviceIo* device = deltas[i].first;
+      int64_t change_in_ranges = 0;
+      for (; i < deltas.size() && deltas[i].first == device; ++i) change_in_ranges += deltas[i].second;
+      if (change_in_ranges == 0) continue;
       auto it = devices_.find(device);
       if (it == devices_.end()) {
         devices_.emplace(device, DeviceInfo{fresh_slots.at(device),

@@ -28,18 +28,29 @@
 // included, from inside a dispatch.
 //
 // LIFETIME. The manager holds a std::shared_ptr to each device. A device object is
-// destroyed only after the last snapshot naming it is reclaimed, so no vCPU ever calls a
+// destroyed only after the last generation naming it is reclaimed, so no vCPU ever calls a
 // destroyed device. Synchronize() returns once every dispatch that began before it has
 // returned: after Unregister + Synchronize the device is never called again.
 // Synchronize from inside a dispatch returns kFailedPrecondition instead of deadlocking.
+//
+// WHERE DEVICES DIE. When the manager drops the last reference to a device, its destructor
+// runs on whichever thread reclaims: one committing a later change (after it has released
+// the manager's mutex), a vCPU thread changing the bus from inside a handler, a thread in
+// Synchronize(), or the one destroying the manager (which unregisters everything and waits
+// for a grace period, so devices die while it is still whole). Never under a lock of this
+// library: a device's destructor may call any public method of IoManager (and of a
+// DeviceManager built on it).
 //
 // STATISTICS per device (reads, writes, bytes, errors by code) are kept per thread and
 // summed when asked for (GetDeviceStats); accesses that found no device are counted in
 // UnclaimedStats(). Failed accesses are always counted; successful ones only with
 // Options::statistics = true (one per-thread increment per dispatch, off by default).
 //
+// EXCEPTIONS. Every call gives the basic guarantee: if an allocation throws during a change,
+// nothing is published and nothing leaks.
+//
 // Thread-safety: every method is thread-safe. Dispatch is wait-free; changes serialise on
-// one mutex that is never held while waiting for readers.
+// one mutex that is never held while waiting for readers, nor while device code runs.
 
 #ifndef DBS_DEVICE_MANAGER_IO_MANAGER_H_
 #define DBS_DEVICE_MANAGER_IO_MANAGER_H_
@@ -57,6 +68,7 @@
 #include "absl/base/attributes.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -158,7 +170,7 @@ class IoManager {
 
     IoManager* manager_;
     bool done_ = false;
-    std::vector<Op> ops_;
+    absl::InlinedVector<Op, 1> ops_;  // a single change allocates nothing here
   };
 
   using Options = IoManagerOptions;

@@ -8,7 +8,8 @@
 //   void Quiesce()                              every 1024 lookups (liburcu QSBR)
 //   static constexpr bool kWriterSafe           false for the unprotected floor
 // RunLookups runs `threads` readers, each timing its own CPU time over a fixed number of
-// lookups, with an optional writer calling Republish every 100 µs, and reports the mean
+// lookups, with an optional writer calling Republish every 100 µs or back to back, and
+// reports the mean
 // per-thread ns per lookup. Medians over repetitions are taken by the caller.
 //
 // Per-thread CPU time, not wall time: a writer beside two readers oversubscribes two cores.
@@ -117,9 +118,29 @@ inline std::vector<uint64_t> AddressStream(const std::vector<BenchRange>& ranges
   return out;
 }
 
+// What the writer thread beside the readers does.
+enum class Writer {
+  kNone,
+  kEvery100us,  // one Republish every 100 µs: hotplug at a high but realistic rate
+  kBackToBack,  // Republish after Republish: the worst a writer can do to readers
+};
+
+// " + writer", " + writer b2b" or "" (for case names).
+inline const char* WriterSuffix(Writer writer) {
+  switch (writer) {
+    case Writer::kNone:
+      return "";
+    case Writer::kEvery100us:
+      return " + writer";
+    case Writer::kBackToBack:
+      return " + writer b2b";
+  }
+  return "";
+}
+
 struct RunSpec {
   int threads = 1;
-  bool writer = false;
+  Writer writer = Writer::kNone;
   int64_t lookups_per_thread = 1 << 21;
 };
 
@@ -139,14 +160,16 @@ RunResult RunLookups(Design& design, const std::vector<uint64_t>& addresses,
   std::vector<double> ns(spec.threads);
   std::vector<uint64_t> sums(spec.threads);
   std::thread writer;
-  if (spec.writer) {
+  if (spec.writer != Writer::kNone) {
     writer = std::thread([&] {
       auto next = std::chrono::steady_clock::now();
       while (!stop_writer.load(std::memory_order_relaxed)) {
         design.Republish();
         republishes.fetch_add(1, std::memory_order_relaxed);
-        next += std::chrono::microseconds(100);
-        std::this_thread::sleep_until(next);
+        if (spec.writer == Writer::kEvery100us) {
+          next += std::chrono::microseconds(100);
+          std::this_thread::sleep_until(next);
+        }
       }
     });
   }

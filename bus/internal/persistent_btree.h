@@ -199,6 +199,7 @@ struct TagArray<Tag, true> {};
 
 template <typename Entry, typename Hot, typename Tag>
 struct alignas(64) LeafNode {
+  using EntryType = Entry;
   static constexpr bool kHasTag = !std::is_empty_v<Tag>;
   struct Record {
     uint64_t last;  // the range's last address
@@ -331,36 +332,29 @@ class TreeEditor {
     return root;
   }
 
-  // The slot with the largest base <= key; leaf is null if there is none.
-  Position Floor(uint64_t key) const {
-    if (root_.node == nullptr) return {};
-    const void* node = root_.node;
-    for (uint32_t h = root_.height; h > 1; --h) {
-      const auto* inner = static_cast<const InnerNode*>(node);
-      Prefetch(inner);
-      node = inner->children[LastAtOrBelowIn(inner->keys, inner->meta.count, key)];
-    }
-    const auto* leaf = static_cast<const Leaf*>(node);
-    Prefetch(leaf);
-    const uint32_t i = LastAtOrBelowIn(leaf->bases, leaf->meta.count, key);
-    if (leaf->bases[i] > key) return {};
-    return {leaf, i};
-  }
-
-  // Adds `slot`. REQUIRES: no slot has its base.
-  void Insert(const Slot& slot) {
-    ++root_.size;
+  // Adds `slot` (a range [slot.base, slot.record.last]) unless it overlaps a slot's range;
+  // returns that slot then (leaf null when `slot` was added). One descent does both: it
+  // goes by the range's last address to the slot with the largest base <= it, which is the
+  // only one that can overlap; when it does not, no base lies inside the range, so no
+  // separator does either and the range's own place is on the same path.
+  Position InsertUnlessOverlapping(const Slot& slot) {
+    const uint64_t last = slot.record.last;
     if (root_.node == nullptr) {
       Leaf* leaf = NewLeaf();
       leaf->Set(0, slot);
       leaf->meta.count = 1;
-      root_.node = leaf;
-      root_.height = 1;
-      return;
+      root_ = Root{leaf, 1, 0, 1};
+      return {};
     }
-    Path path = Descend(slot.base);
-    Leaf* leaf = Own(static_cast<const Leaf*>(path.leaf));
-    const uint32_t at = leaf->bases[path.leaf_slot] < slot.base ? path.leaf_slot + 1 : 0;
+    Path path = Descend(last);
+    const auto* found = static_cast<const Leaf*>(path.leaf);
+    uint32_t at = 0;
+    if (found->bases[path.leaf_slot] <= last) {
+      if (found->records[path.leaf_slot].last >= slot.base) return {found, path.leaf_slot};
+      at = path.leaf_slot + 1;
+    }
+    ++root_.size;
+    Leaf* leaf = Own(found);
     Split split{leaf, nullptr};
     if (leaf->meta.count < kNodeSlots) {
       InsertAt(leaf, at, slot);
@@ -368,14 +362,21 @@ class TreeEditor {
       split = SplitAndInsert(leaf, at, slot);
     }
     Rebuild(path, split);
+    return {};
   }
 
-  // Removes the slot whose base is `base`. REQUIRES: there is one.
-  void Erase(uint64_t base) {
-    --root_.size;
+  // Removes the slot of the range [base, last] and returns its entry; null (and nothing
+  // changes) if no slot holds exactly that range.
+  const typename Leaf::EntryType* EraseExact(uint64_t base, uint64_t last) {
+    if (root_.node == nullptr) return nullptr;
     Path path = Descend(base);
-    Leaf* leaf = Own(static_cast<const Leaf*>(path.leaf));
-    RemoveAt(leaf, path.leaf_slot);
+    const auto* found = static_cast<const Leaf*>(path.leaf);
+    const uint32_t i = path.leaf_slot;
+    if (found->bases[i] != base || found->records[i].last != last) return nullptr;
+    const auto* entry = found->entries[i];
+    --root_.size;
+    Leaf* leaf = Own(found);
+    RemoveAt(leaf, i);
     const void* child = leaf;
     bool child_is_leaf = true;
     for (uint32_t level = path.depth; level-- > 0;) {
@@ -397,7 +398,7 @@ class TreeEditor {
     if (Count(child, child_is_leaf) == 0) {
       Discard(child, child_is_leaf);
       root_ = Root{};
-      return;
+      return entry;
     }
     while (!child_is_leaf && Count(child, false) == 1) {
       const void* only = static_cast<const InnerNode*>(child)->children[0];
@@ -407,6 +408,7 @@ class TreeEditor {
       child_is_leaf = root_.height == 1;
     }
     root_.node = child;
+    return entry;
   }
 
   // Pads every node the change created and kept: what publication needs of them.
@@ -471,8 +473,10 @@ class TreeEditor {
   // Asks for every cache line of `node` at once: a writer reads the keys, then a child or
   // entry, then copies the whole node, and in a large tree each of those would otherwise be
   // a miss of its own, one after the other.
+  // Nodes this change made are in cache already.
   template <typename Node>
-  static void Prefetch(const Node* node) {
+  void Prefetch(const Node* node) const {
+    if (node->meta.change == change_) return;
     const char* p = reinterpret_cast<const char*>(node);
     for (size_t line = 0; line < sizeof(Node); line += 64) __builtin_prefetch(p + line);
   }
