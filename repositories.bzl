@@ -11,7 +11,7 @@ names and labels, so our BUILD files never change with the source of a dependenc
     @com_google_absl//absl/container:btree       Debian libabsl-dev (20220623)
     @com_google_googletest//:gtest_main          Debian libgtest-dev / libgmock-dev (1.12.1)
     @com_github_google_benchmark//:benchmark     Debian libbenchmark-dev (1.7.1)
-    @liburcu//:urcu_qsbr                         Debian liburcu-dev (benchmarks only)
+    @liburcu//:urcu_bp, :urcu_qsbr, :urcu_memb    Debian liburcu-dev (benchmarks only)
     @zlib//:zlib                                 Debian zlib1g-dev (reading the boot traces)
     @unicorn//:unicorn                           Debian libunicorn-dev (the mini VMM example)
 
@@ -164,6 +164,17 @@ _ABSL_HEADER_ONLY = [
     "absl/utility:utility",
 ]
 
+# Shared with extensions.bzl, which declares the same repositories for Bzlmod consumers.
+UNICORN_TARGETS = {":unicorn": "unicorn"}
+
+LIBURCU_TARGETS = {
+    ":urcu_qsbr": "-lurcu-qsbr",
+    ":urcu_memb": "-lurcu-memb",
+    ":urcu_bp": "-lurcu-bp",
+}
+
+system_library_repository = _system_library_repository
+
 def _absl_targets():
     targets = dict(_ABSL_LINKED)
     for label in _ABSL_HEADER_ONLY:
@@ -217,7 +228,7 @@ def dbs_device_dependencies():
         _system_library_repository,
         name = "unicorn",
         package = "libunicorn-dev",
-        targets = {":unicorn": "unicorn"},
+        targets = UNICORN_TARGETS,
     )
     maybe(
         _system_library_repository,
@@ -229,9 +240,5 @@ def dbs_device_dependencies():
         _system_library_repository,
         name = "liburcu",
         package = "liburcu-dev",
-        targets = {
-            ":urcu_qsbr": "-lurcu-qsbr",
-            ":urcu_memb": "-lurcu-memb",
-            ":urcu_bp": "-lurcu-bp",
-        },
+        targets = LIBURCU_TARGETS,
     )

@@ -16,8 +16,8 @@
 
 #include "absl/status/statusor.h"
 #include "benchmark/benchmark.h"
-#include "resources/allocator.h"
-#include "resources/resource_manager.h"
+#include "dbs_device/resources/allocator.h"
+#include "dbs_device/resources/resource_manager.h"
 
 namespace dbs {
 namespace {
@@ -28,13 +28,13 @@ constexpr uint64_t kSpaceEnd = (uint64_t{1} << 40) - 1;
 // The baseline: a sorted free list searched from the start.
 class LinearScanAllocator {
  public:
-  explicit LinearScanAllocator(Range window) { free_[window.min] = window.max; }
+  explicit LinearScanAllocator(InclusiveRange window) { free_[window.min] = window.max; }
 
-  std::optional<Range> Allocate(uint64_t size, uint64_t align) {
+  std::optional<InclusiveRange> Allocate(uint64_t size, uint64_t align) {
     for (auto it = free_.begin(); it != free_.end(); ++it) {
       const uint64_t start = (it->first + align - 1) & ~(align - 1);
       if (start < it->first || start > it->second || it->second - start < size - 1) continue;
-      const Range got{start, start + size - 1};
+      const InclusiveRange got{start, start + size - 1};
       const uint64_t free_start = it->first;
       const uint64_t free_end = it->second;
       free_.erase(it);
@@ -45,7 +45,7 @@ class LinearScanAllocator {
     return std::nullopt;
   }
 
-  void Free(Range r) {
+  void Free(InclusiveRange r) {
     auto next = free_.upper_bound(r.min);
     if (next != free_.end() && next->first == r.max + 1) {
       r.max = next->second;
@@ -72,37 +72,41 @@ template <>
 void Fragment(IntervalAllocator& allocator, int64_t live) {
   for (int64_t i = 0; i < live; ++i) {
     const uint64_t base = static_cast<uint64_t>(i) * 2 * kChunk;
-    if (!allocator.Reserve(Range{base, base + kChunk - 1}).ok()) std::abort();
+    if (!allocator.Reserve(InclusiveRange{base, base + kChunk - 1}).ok()) std::abort();
   }
 }
 
 template <>
 void Fragment(LinearScanAllocator& allocator, int64_t live) {
   // Allocate every chunk, then free every other one.
-  std::vector<Range> all;
+  std::vector<InclusiveRange> all;
   for (int64_t i = 0; i < 2 * live; ++i) all.push_back(*allocator.Allocate(kChunk, 1));
   for (int64_t i = 1; i < 2 * live; i += 2) allocator.Free(all[i]);
 }
 
 void BM_IntervalAllocator_FitAfterAllGaps(benchmark::State& state) {
-  IntervalAllocator allocator(Range{0, kSpaceEnd});
+  IntervalAllocator allocator(InclusiveRange{0, kSpaceEnd});
   Fragment(allocator, state.range(0));
   const Constraint want{2 * kChunk, 0, kSpaceEnd, 2 * kChunk, AllocPolicy::kFirstMatch};
   for (auto _ : state) {
-    absl::StatusOr<Range> got = allocator.Allocate(want);
+    absl::StatusOr<InclusiveRange> got = allocator.Allocate(want);
     benchmark::DoNotOptimize(got);
     if (!allocator.Free(*got).ok()) state.SkipWithError("free failed");
   }
   state.SetItemsProcessed(state.iterations());
   state.counters["free_ranges"] = static_cast<double>(allocator.free_range_count());
 }
-BENCHMARK(BM_IntervalAllocator_FitAfterAllGaps)->ArgName("live")->Arg(1000)->Arg(10000)->Arg(100000);
+BENCHMARK(BM_IntervalAllocator_FitAfterAllGaps)
+    ->ArgName("live")
+    ->Arg(1000)
+    ->Arg(10000)
+    ->Arg(100000);
 
 void BM_LinearScan_FitAfterAllGaps(benchmark::State& state) {
-  LinearScanAllocator allocator(Range{0, kSpaceEnd});
+  LinearScanAllocator allocator(InclusiveRange{0, kSpaceEnd});
   Fragment(allocator, state.range(0));
   for (auto _ : state) {
-    std::optional<Range> got = allocator.Allocate(2 * kChunk, 2 * kChunk);
+    std::optional<InclusiveRange> got = allocator.Allocate(2 * kChunk, 2 * kChunk);
     benchmark::DoNotOptimize(got);
     allocator.Free(*got);
   }
@@ -111,18 +115,22 @@ void BM_LinearScan_FitAfterAllGaps(benchmark::State& state) {
 BENCHMARK(BM_LinearScan_FitAfterAllGaps)->ArgName("live")->Arg(1000)->Arg(10000)->Arg(100000);
 
 void BM_IntervalAllocator_LastMatchInAGap(benchmark::State& state) {
-  IntervalAllocator allocator(Range{0, kSpaceEnd});
+  IntervalAllocator allocator(InclusiveRange{0, kSpaceEnd});
   Fragment(allocator, state.range(0));
   const uint64_t top = static_cast<uint64_t>(state.range(0)) * 2 * kChunk - 1;
   const Constraint want{kChunk, 0, top, kChunk, AllocPolicy::kLastMatch};
   for (auto _ : state) {
-    absl::StatusOr<Range> got = allocator.Allocate(want);
+    absl::StatusOr<InclusiveRange> got = allocator.Allocate(want);
     benchmark::DoNotOptimize(got);
     if (!allocator.Free(*got).ok()) state.SkipWithError("free failed");
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_IntervalAllocator_LastMatchInAGap)->ArgName("live")->Arg(1000)->Arg(10000)->Arg(100000);
+BENCHMARK(BM_IntervalAllocator_LastMatchInAGap)
+    ->ArgName("live")
+    ->Arg(1000)
+    ->Arg(10000)
+    ->Arg(100000);
 
 // A PCI-like device: 8 ports, a 4 KiB MMIO BAR, a legacy IRQ and a 4-vector MSI block.
 void BM_ResourceManager_DeviceAllocateFree(benchmark::State& state) {

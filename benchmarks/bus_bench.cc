@@ -20,12 +20,18 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
-#include "benchmarks/internal/baselines.h"
-#include "benchmarks/internal/harness.h"
-#include "benchmarks/internal/urcu_baselines.h"
-#include "bus/io_bus.h"
-#include "bus/rcu.h"
+#include "dbs_device/benchmarks/internal/baselines.h"
+#include "dbs_device/benchmarks/internal/harness.h"
+#include "dbs_device/benchmarks/internal/urcu_baselines.h"
+#include "dbs_device/bus/io_bus.h"
+#include "dbs_device/bus/rcu.h"
+
+ABSL_FLAG(bool, quick, false, "a smoke run: one repetition of fewer lookups");
+ABSL_FLAG(std::string, only, "", "run only the designs whose name contains this text");
 
 namespace dbs::bench {
 namespace {
@@ -48,8 +54,8 @@ struct Case {
   }
 };
 
-using Runner = std::function<RunResult(const std::vector<BenchRange>&,
-                                       const std::vector<uint64_t>&, const RunSpec&)>;
+using Runner = std::function<RunResult(const std::vector<BenchRange>&, const std::vector<uint64_t>&,
+                                       const RunSpec&)>;
 
 template <typename Design>
 Runner RunnerFor() {
@@ -117,7 +123,8 @@ void WriterCosts(const Options& options) {
     IoBus<BenchDevice*> bus(domain);
     {
       IoBus<BenchDevice*>::Batch batch;
-      for (const BenchRange& r : ranges) batch.Insert({AddressSpace::kMmio, r.base, r.size}, r.device);
+      for (const BenchRange& r : ranges)
+        batch.Insert({AddressSpace::kMmio, r.base, r.size}, r.device);
       if (!bus.Apply(std::move(batch)).ok()) std::abort();
     }
     IoManagerDesign manager;
@@ -129,32 +136,41 @@ void WriterCosts(const Options& options) {
     // Bases are below 2^40: base + 2^41 is free for every range.
     constexpr uint64_t kAway = uint64_t{1} << 41;
     const uint64_t retired_before = domain.stats().retired_bytes;
-    const double bus_us = MedianMicros(options.repetitions, [&] {
-      for (const BenchRange* r : moved) {
-        if (!bus.Move({AddressSpace::kMmio, r->base, 8}, r->base + kAway).ok()) std::abort();
-        if (!bus.Move({AddressSpace::kMmio, r->base + kAway, 8}, r->base).ok()) std::abort();
-      }
-    }) / kMoves;
+    const double bus_us =
+        MedianMicros(options.repetitions,
+                     [&] {
+                       for (const BenchRange* r : moved) {
+                         if (!bus.Move({AddressSpace::kMmio, r->base, 8}, r->base + kAway).ok())
+                           std::abort();
+                         if (!bus.Move({AddressSpace::kMmio, r->base + kAway, 8}, r->base).ok())
+                           std::abort();
+                       }
+                     }) /
+        kMoves;
     const double bytes_per_change =
         double(domain.stats().retired_bytes - retired_before) / (kMoves * options.repetitions);
-    const double manager_us = MedianMicros(options.repetitions, [&] {
-      for (const BenchRange* r : moved) {
-        if (!manager.io().MoveDeviceIo(MmioRange{r->base, 8}, r->base + kAway).ok()) {
-          std::abort();
-        }
-        if (!manager.io().MoveDeviceIo(MmioRange{r->base + kAway, 8}, r->base).ok()) {
-          std::abort();
-        }
-      }
-    }) / kMoves;
+    const double manager_us =
+        MedianMicros(
+            options.repetitions,
+            [&] {
+              for (const BenchRange* r : moved) {
+                if (!manager.io().MoveDeviceIo(MmioRange{r->base, 8}, r->base + kAway).ok()) {
+                  std::abort();
+                }
+                if (!manager.io().MoveDeviceIo(MmioRange{r->base + kAway, 8}, r->base).ok()) {
+                  std::abort();
+                }
+              }
+            }) /
+        kMoves;
     if (n == 64) {
       at_64_bus = bus_us;
       at_64_manager = manager_us;
     }
-    std::printf("    %5d ranges: IoBus::Move %6.2f us (%4.1fx the 64-range cost), "
-                "IoManager::MoveDeviceIo %6.2f us (%4.1fx); %5.0f bytes retired per change\n",
-                n, bus_us, bus_us / at_64_bus, manager_us, manager_us / at_64_manager,
-                bytes_per_change);
+    std::printf(
+        "    %5d ranges: IoBus::Move %6.2f us (%4.1fx the 64-range cost), "
+        "IoManager::MoveDeviceIo %6.2f us (%4.1fx); %5.0f bytes retired per change\n",
+        n, bus_us, bus_us / at_64_bus, manager_us, manager_us / at_64_manager, bytes_per_change);
   }
 
   // A reader stalled inside a read section (a vCPU blocked in a handler) while changes
@@ -166,7 +182,8 @@ void WriterCosts(const Options& options) {
     IoBus<BenchDevice*> bus(domain);
     {
       IoBus<BenchDevice*>::Batch batch;
-      for (const BenchRange& r : ranges) batch.Insert({AddressSpace::kMmio, r.base, r.size}, r.device);
+      for (const BenchRange& r : ranges)
+        batch.Insert({AddressSpace::kMmio, r.base, r.size}, r.device);
       if (!bus.Apply(std::move(batch)).ok()) std::abort();
     }
     std::atomic<bool> inside{false}, release{false};
@@ -196,10 +213,10 @@ void WriterCosts(const Options& options) {
     const double retired = double(domain.stats().retired_bytes - retired_before) / kChanges;
     release = true;
     stalled.join();
-    std::printf("    %5d ranges: %7.1f bytes retained per publication after %d "
-                "(%.0f bytes retired each; at most %zu KiB held at once)\n",
-                n, (double(held_after) - double(held_before)) / kChanges, kChanges, retired,
-                most >> 10);
+    std::printf(
+        "    %5d ranges: %7.1f bytes retained per publication after %d "
+        "(%.0f bytes retired each; at most %zu KiB held at once)\n",
+        n, (double(held_after) - double(held_before)) / kChanges, kChanges, retired, most >> 10);
   }
 
   // 1000 insertions into a bus holding 64 ranges: one batch against 1000 single inserts.
@@ -281,20 +298,14 @@ void WriterCosts(const Options& options) {
   std::printf("  nested read section:                         %8.2f ns\n", nested_ns);
 }
 
-int Main(int argc, char** argv) {
+int Main() {
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) {
-      options.quick = true;
-      options.repetitions = 1;
-      options.lookups = 1 << 16;
-    } else if (std::strncmp(argv[i], "--only=", 7) == 0) {
-      options.only = argv[i] + 7;
-    } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--only=DESIGN-NAME-PART]\n", argv[0]);
-      return 2;
-    }
+  if (absl::GetFlag(FLAGS_quick)) {
+    options.quick = true;
+    options.repetitions = 1;
+    options.lookups = 1 << 16;
   }
+  options.only = absl::GetFlag(FLAGS_only);
   std::printf("bus_bench: %u CPUs, read sections %s, %d repetitions, %lld lookups per thread\n",
               std::thread::hardware_concurrency(),
               RcuDomain::UsesMembarrier() ? "with membarrier (compiler barrier only)"
@@ -336,9 +347,7 @@ int Main(int argc, char** argv) {
   }
 
   // The floor of a writer case is the same case without the writer (listed just before).
-  auto without_writer = [&](size_t c) {
-    return c - static_cast<size_t>(cases[c].writer);
-  };
+  auto without_writer = [&](size_t c) { return c - static_cast<size_t>(cases[c].writer); };
   auto floor_of = [&](size_t c) { return results[without_writer(c)][0]; };
   std::printf("\nLookup, ns per lookup per thread (ratio to the unprotected btree floor)\n");
   std::printf("%-40s", "case");
@@ -387,16 +396,16 @@ int Main(int argc, char** argv) {
     const size_t writer = find(n, true, 1, Writer::kEvery100us);
     const size_t b2b = find(n, true, 1, Writer::kBackToBack);
     const size_t two_writer = find(n, true, 2, Writer::kEvery100us);
-    std::printf("  %5d ranges: 1T %s floor; 2T/1T %s; with writer/without %s, back-to-back "
-                "writer/without %s (IoManager %s, %s); shared_mutex 2T+writer %s slower; "
-                "shared_ptr 2T+writer %s slower; vs liburcu qsbr 1T %s\n",
-                n, ratio(one, iobus, one, floor).c_str(), ratio(two, iobus, one, iobus).c_str(),
-                ratio(writer, iobus, one, iobus).c_str(), ratio(b2b, iobus, one, iobus).c_str(),
-                ratio(writer, manager, one, manager).c_str(),
-                ratio(b2b, manager, one, manager).c_str(),
-                ratio(two_writer, rwlock, two_writer, iobus).c_str(),
-                ratio(two_writer, shared_ptr, two_writer, iobus).c_str(),
-                ratio(one, iobus, one, qsbr).c_str());
+    std::printf(
+        "  %5d ranges: 1T %s floor; 2T/1T %s; with writer/without %s, back-to-back "
+        "writer/without %s (IoManager %s, %s); shared_mutex 2T+writer %s slower; "
+        "shared_ptr 2T+writer %s slower; vs liburcu qsbr 1T %s\n",
+        n, ratio(one, iobus, one, floor).c_str(), ratio(two, iobus, one, iobus).c_str(),
+        ratio(writer, iobus, one, iobus).c_str(), ratio(b2b, iobus, one, iobus).c_str(),
+        ratio(writer, manager, one, manager).c_str(), ratio(b2b, manager, one, manager).c_str(),
+        ratio(two_writer, rwlock, two_writer, iobus).c_str(),
+        ratio(two_writer, shared_ptr, two_writer, iobus).c_str(),
+        ratio(one, iobus, one, qsbr).c_str());
   }
   // The RCU itself: liburcu's bulletproof flavour guarding the very same index, over every
   // case both ran (single cases are noisy; the median is the figure to quote).
@@ -408,10 +417,11 @@ int Main(int argc, char** argv) {
       }
     }
     if (!bp_over_ours.empty()) {
-      std::printf("  liburcu-bp on IoBus's own index / IoBus: median %.2fx, min %.2fx, max %.2fx "
-                  "over %zu cases\n",
-                  Median(bp_over_ours), *std::min_element(bp_over_ours.begin(), bp_over_ours.end()),
-                  *std::max_element(bp_over_ours.begin(), bp_over_ours.end()), bp_over_ours.size());
+      std::printf(
+          "  liburcu-bp on IoBus's own index / IoBus: median %.2fx, min %.2fx, max %.2fx "
+          "over %zu cases\n",
+          Median(bp_over_ours), *std::min_element(bp_over_ours.begin(), bp_over_ours.end()),
+          *std::max_element(bp_over_ours.begin(), bp_over_ours.end()), bp_over_ours.size());
     }
   }
   // What IoManager adds to a bare lookup: against IoBus calling the same DeviceIo method
@@ -439,4 +449,10 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace dbs::bench
 
-int main(int argc, char** argv) { return dbs::bench::Main(argc, argv); }
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Lookups, publication and reclamation of the bus against liburcu and lock designs.\n"
+      "  ./bazelw run -c opt //benchmarks:bus_bench [-- --quick] [-- --only=NAME-PART]");
+  absl::ParseCommandLine(argc, argv);
+  return dbs::bench::Main();
+}

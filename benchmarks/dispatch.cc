@@ -25,13 +25,19 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "benchmarks/internal/dispatch_designs.h"
-#include "benchmarks/internal/harness.h"
-#include "benchmarks/internal/urcu_baselines.h"
-#include "manager/device_manager.h"
-#include "resources/resource_manager.h"
+#include "dbs_device/benchmarks/internal/dispatch_designs.h"
+#include "dbs_device/benchmarks/internal/harness.h"
+#include "dbs_device/benchmarks/internal/urcu_baselines.h"
+#include "dbs_device/manager/device_manager.h"
+#include "dbs_device/resources/resource_manager.h"
+
+ABSL_FLAG(bool, quick, false, "a smoke run: one repetition of fewer dispatches, no verdicts");
+ABSL_FLAG(std::string, json, "", "also write every result to this JSON file");
 
 namespace dbs::bench {
 namespace {
@@ -158,20 +164,14 @@ RegistrationCosts MeasureRegistration(const Options& options) {
   return costs;
 }
 
-int Main(int argc, char** argv) {
+int Main() {
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) {
-      options.quick = true;
-      options.repetitions = 1;
-      options.lookups = 1 << 15;
-    } else if (std::strncmp(argv[i], "--json=", 7) == 0) {
-      options.json = argv[i] + 7;
-    } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--json=PATH]\n", argv[0]);
-      return 2;
-    }
+  if (absl::GetFlag(FLAGS_quick)) {
+    options.quick = true;
+    options.repetitions = 1;
+    options.lookups = 1 << 15;
   }
+  options.json = absl::GetFlag(FLAGS_json);
   const std::vector<DesignEntry> designs = Designs();
   std::vector<Case> cases;
   for (AddressSpace space : {AddressSpace::kPio, AddressSpace::kMmio}) {
@@ -187,18 +187,18 @@ int Main(int argc, char** argv) {
       }
     }
   }
-  std::printf("dispatch: %u CPUs, %d repetitions, %lld dispatches per thread per run; "
-              "%zu cases x %zu designs\n",
-              std::thread::hardware_concurrency(), options.repetitions,
-              static_cast<long long>(options.lookups), cases.size(), designs.size());
+  std::printf(
+      "dispatch: %u CPUs, %d repetitions, %lld dispatches per thread per run; "
+      "%zu cases x %zu designs\n",
+      std::thread::hardware_concurrency(), options.repetitions,
+      static_cast<long long>(options.lookups), cases.size(), designs.size());
   std::vector<std::vector<double>> ns(cases.size(), std::vector<double>(designs.size(), -1));
   const auto started = std::chrono::steady_clock::now();
   for (size_t c = 0; c < cases.size(); ++c) {
     const Case& k = cases[c];
     const std::vector<Registration> regs = RandomDevices(k.space, k.devices, 8);
     const std::vector<uint64_t> addresses = Addresses(regs, k.random);
-    const RunSpec spec{k.threads, k.writer ? Writer::kEvery100us : Writer::kNone,
-                       options.lookups};
+    const RunSpec spec{k.threads, k.writer ? Writer::kEvery100us : Writer::kNone, options.lookups};
     for (size_t d = 0; d < designs.size(); ++d) {
       if (k.writer && !designs[d].writer_safe) continue;
       std::vector<double> samples;
@@ -241,10 +241,11 @@ int Main(int argc, char** argv) {
   for (size_t d : {manager, manager_stats}) {
     std::vector<double> overhead;
     for (size_t c = 0; c < cases.size(); ++c) overhead.push_back(ns[c][d] / ns[c][io_bus]);
-    std::printf("%s / (IoBus lookup + the same DeviceIo call): median %.2fx, max %.2fx over "
-                "%zu cases\n",
-                designs[d].name, Median(overhead),
-                *std::max_element(overhead.begin(), overhead.end()), overhead.size());
+    std::printf(
+        "%s / (IoBus lookup + the same DeviceIo call): median %.2fx, max %.2fx over "
+        "%zu cases\n",
+        designs[d].name, Median(overhead), *std::max_element(overhead.begin(), overhead.end()),
+        overhead.size());
   }
 
   const RegistrationCosts reg = MeasureRegistration(options);
@@ -271,10 +272,9 @@ int Main(int argc, char** argv) {
       for (size_t d = 0; d < designs.size(); ++d) {
         if (ns[c][d] >= 0) out << absl::StrFormat(", \"%s\": %.2f", designs[d].key, ns[c][d]);
       }
-      out << absl::StrFormat(
-          ", \"io_manager_to_floor\": %.3f, \"io_manager_to_io_bus\": %.3f}%s\n",
-          ns[c][manager] / floor_of(c), ns[c][manager] / ns[c][io_bus],
-          c + 1 < cases.size() ? "," : "");
+      out << absl::StrFormat(", \"io_manager_to_floor\": %.3f, \"io_manager_to_io_bus\": %.3f}%s\n",
+                             ns[c][manager] / floor_of(c), ns[c][manager] / ns[c][io_bus],
+                             c + 1 < cases.size() ? "," : "");
     }
     out << absl::StrFormat(
         "  ],\n  \"registration_us\": {\"add_device\": %.2f, \"remove_device\": %.2f, "
@@ -288,4 +288,10 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace dbs::bench
 
-int main(int argc, char** argv) { return dbs::bench::Main(argc, argv); }
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "VM-exit dispatch through IoManager against every peer design.\n"
+      "  ./bazelw run -c opt //benchmarks:dispatch [-- --quick] [-- --json=PATH]");
+  absl::ParseCommandLine(argc, argv);
+  return dbs::bench::Main();
+}

@@ -24,17 +24,25 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-#include "benchmarks/internal/dispatch_designs.h"
-#include "devices/cmos_rtc.h"
-#include "devices/dummy.h"
-#include "devices/i8042.h"
-#include "devices/serial16550.h"
-#include "manager/device_manager.h"
-#include "manager/managed_device.h"
-#include "resources/resource_manager.h"
-#include "tests/data/boot_trace.h"
+#include "dbs_device/benchmarks/internal/dispatch_designs.h"
+#include "dbs_device/devices/cmos_rtc.h"
+#include "dbs_device/devices/dummy.h"
+#include "dbs_device/devices/i8042.h"
+#include "dbs_device/devices/serial16550.h"
+#include "dbs_device/manager/device_manager.h"
+#include "dbs_device/manager/managed_device.h"
+#include "dbs_device/resources/resource_manager.h"
+#include "dbs_device/tests/data/boot_trace.h"
+
+ABSL_FLAG(std::string, trace, "", "a trace to replay (default: the bundled Linux boot)");
+ABSL_FLAG(std::string, devmap, "", "the device map for --trace");
+ABSL_FLAG(int, runs, 5, "timed replays per design; the median is reported");
+ABSL_FLAG(bool, quick, false, "a smoke run: one replay per design");
 
 namespace dbs::bench {
 namespace {
@@ -69,11 +77,13 @@ std::vector<ResourceConstraint> ExactConstraints(const std::vector<trace::MapRan
   std::vector<ResourceConstraint> out;
   for (const trace::MapRange& r : ranges) {
     if (r.pio) {
-      out.push_back(PioConstraint{static_cast<uint16_t>(r.size), 1,
-                                  AddressWindow<PioAddress>{static_cast<uint16_t>(r.base),
-                                                            static_cast<uint16_t>(r.base + r.size - 1)}});
+      out.push_back(
+          PioConstraint{static_cast<uint16_t>(r.size), 1,
+                        AddressWindow<PioAddress>{static_cast<uint16_t>(r.base),
+                                                  static_cast<uint16_t>(r.base + r.size - 1)}});
     } else {
-      out.push_back(MmioConstraint{r.size, 1, AddressWindow<IoAddress>{r.base, r.base + r.size - 1}});
+      out.push_back(
+          MmioConstraint{r.size, 1, AddressWindow<IoAddress>{r.base, r.base + r.size - 1}});
     }
   }
   return out;
@@ -100,8 +110,8 @@ std::unique_ptr<Machine> BuildMachine(const trace::DeviceMap& map,
             d.name, constraints, [m](uint8_t b) { m->console.push_back(static_cast<char>(b)); });
         break;
       case Kind::kI8042:
-        d.device = std::make_shared<ManagedDevice<I8042>>(d.name, constraints,
-                                                          [m] { ++m->resets; });
+        d.device =
+            std::make_shared<ManagedDevice<I8042>>(d.name, constraints, [m] { ++m->resets; });
         break;
       case Kind::kRtc:
         d.device = std::make_shared<ManagedDevice<CmosRtc>>(d.name, constraints, [m] {
@@ -120,8 +130,8 @@ struct ReplayStats {
   double seconds = 0;
   uint64_t accesses = 0;
   uint64_t unclaimed = 0;
-  std::map<std::string, uint64_t> per_device;                      // accesses by device
-  std::map<std::string, std::pair<uint64_t, uint64_t>> compared;   // reads, differing
+  std::map<std::string, uint64_t> per_device;                     // accesses by device
+  std::map<std::string, std::pair<uint64_t, uint64_t>> compared;  // reads, differing
   std::vector<std::string> first_differences;
 };
 
@@ -193,9 +203,9 @@ ReplayStats Replay(const std::vector<trace::Access>& accesses, Machine& machine,
     if (answers[n] != a.value) {
       ++compared[owner].second;
       if (stats.first_differences.size() < 10) {
-        stats.first_differences.push_back(absl::StrFormat(
-            "line %u: %s read at %#x gave %#x, the trace %#x", a.line,
-            machine.devices[owner].name, a.address, answers[n], a.value));
+        stats.first_differences.push_back(
+            absl::StrFormat("line %u: %s read at %#x gave %#x, the trace %#x", a.line,
+                            machine.devices[owner].name, a.address, answers[n], a.value));
       }
     }
   }
@@ -219,8 +229,10 @@ std::vector<Registration> RegistrationsOf(const Machine& machine) {
 }
 
 template <typename Design>
-ABSL_ATTRIBUTE_NOINLINE double BaselineReplay(const std::vector<trace::Access>& accesses, const trace::DeviceMap& map,
-                      const std::optional<trace::RecordedClock>& clock, int runs) {
+ABSL_ATTRIBUTE_NOINLINE double BaselineReplay(const std::vector<trace::Access>& accesses,
+                                              const trace::DeviceMap& map,
+                                              const std::optional<trace::RecordedClock>& clock,
+                                              int runs) {
   std::vector<double> ns;
   for (int r = 0; r < runs; ++r) {
     std::unique_ptr<Machine> machine = BuildMachine(map, clock);
@@ -268,25 +280,23 @@ ABSL_ATTRIBUTE_NOINLINE absl::StatusOr<std::vector<double>> WholeStackReplay(
   return ns;
 }
 
-int Main(int argc, char** argv) {
-  std::string trace_path = trace::RunfilePath("tests/data/traces/pc.trace.gz");
-  std::string map_path = trace::RunfilePath("tests/data/traces/pc.devmap");
-  int runs = 5;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--trace=", 8) == 0) {
-      trace_path = argv[i] + 8;
-    } else if (std::strncmp(argv[i], "--devmap=", 9) == 0) {
-      map_path = argv[i] + 9;
-    } else if (std::strncmp(argv[i], "--runs=", 7) == 0) {
-      runs = std::max(1, std::atoi(argv[i] + 7));
-    } else if (std::strcmp(argv[i], "--quick") == 0) {
-      runs = 1;
-    } else {
-      std::fprintf(stderr, "usage: %s [--trace=PATH --devmap=PATH] [--runs=N] [--quick]\n",
-                   argv[0]);
-      return 2;
-    }
+int Main() {
+  std::string trace_path = absl::GetFlag(FLAGS_trace);
+  std::string map_path = absl::GetFlag(FLAGS_devmap);
+  if (trace_path.empty() != map_path.empty()) {
+    std::fprintf(stderr, "trace_replay: --trace and --devmap go together\n");
+    return 2;
   }
+  if (trace_path.empty()) {
+    trace_path = trace::RunfilePath("tests/data/traces/pc.trace.gz");
+    map_path = trace::RunfilePath("tests/data/traces/pc.devmap");
+  }
+  int runs = absl::GetFlag(FLAGS_runs);
+  if (runs < 1) {
+    std::fprintf(stderr, "trace_replay: --runs must be at least 1, not %d\n", runs);
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_quick)) runs = 1;
   absl::StatusOr<std::vector<trace::Access>> accesses = trace::LoadTrace(trace_path);
   absl::StatusOr<trace::DeviceMap> map = trace::LoadDeviceMap(map_path);
   if (!accesses.ok() || !map.ok()) {
@@ -299,9 +309,10 @@ int Main(int argc, char** argv) {
               trace_path.c_str(), accesses->size(), map_path.c_str(), map->ranges.size());
   for (const std::string& note : map->notes) std::printf("  map: %s\n", note.c_str());
   if (clock.has_value()) {
-    std::printf("  RTC clock from the trace: %s, %.1f us per access\n",
-                absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", clock->start, absl::UTCTimeZone()).c_str(),
-                absl::ToDoubleMicroseconds(clock->per_line));
+    std::printf(
+        "  RTC clock from the trace: %s, %.1f us per access\n",
+        absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", clock->start, absl::UTCTimeZone()).c_str(),
+        absl::ToDoubleMicroseconds(clock->per_line));
   } else {
     std::printf("  RTC clock: the host's (the trace shows no RTC time)\n");
   }
@@ -316,14 +327,17 @@ int Main(int argc, char** argv) {
     return 1;
   }
   const double io_median = Median(*io_ns);
-  std::printf("\nIoManager, whole stack (median of %d runs): %.1f ns per access, %.2f M accesses/s\n",
-              runs, io_median, 1e3 / io_median);
-  std::printf("  devices placed through DeviceManager: %zu; accesses that hit no device "
-              "(answered all-ones): %llu\n",
-              last_machine->devices.size(), static_cast<unsigned long long>(stats.unclaimed));
+  std::printf(
+      "\nIoManager, whole stack (median of %d runs): %.1f ns per access, %.2f M accesses/s\n", runs,
+      io_median, 1e3 / io_median);
+  std::printf(
+      "  devices placed through DeviceManager: %zu; accesses that hit no device "
+      "(answered all-ones): %llu\n",
+      last_machine->devices.size(), static_cast<unsigned long long>(stats.unclaimed));
   for (const auto& [name, c] : stats.compared) {
     std::printf("  %-8s reads compared with the trace: %llu, differing: %llu\n", name.c_str(),
-                static_cast<unsigned long long>(c.first), static_cast<unsigned long long>(c.second));
+                static_cast<unsigned long long>(c.first),
+                static_cast<unsigned long long>(c.second));
   }
   for (const std::string& d : stats.first_differences) std::printf("    %s\n", d.c_str());
   std::printf("  serial console: %zu bytes; i8042 reset requests: %d\n",
@@ -348,7 +362,8 @@ int Main(int argc, char** argv) {
       {MutexDispatch::kName, BaselineReplay<MutexDispatch>(*accesses, *map, clock, runs)},
   };
   for (const auto& row : rows) {
-    std::printf("  %-28s %7.1f ns   IoManager / this = %.2fx\n", row.name, row.ns, io_median / row.ns);
+    std::printf("  %-28s %7.1f ns   IoManager / this = %.2fx\n", row.name, row.ns,
+                io_median / row.ns);
   }
   std::printf("  %-28s %7.1f ns   (%.2fx the floor)\n", "IoManager (this project)", io_median,
               io_median / floor);
@@ -358,4 +373,10 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace dbs::bench
 
-int main(int argc, char** argv) { return dbs::bench::Main(argc, argv); }
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Replays a recorded boot's I/O accesses through the whole stack and the baselines.\n"
+      "  ./bazelw run -c opt //benchmarks:trace_replay [-- --trace=PATH --devmap=PATH]");
+  absl::ParseCommandLine(argc, argv);
+  return dbs::bench::Main();
+}

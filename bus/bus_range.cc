@@ -1,4 +1,4 @@
-#include "bus/bus_range.h"
+#include "dbs_device/bus/bus_range.h"
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
@@ -13,8 +13,7 @@ std::string ToString(const BusRange& range) {
   if (range.size == 0 || range.base + (range.size - 1) < range.base) {
     return absl::StrFormat("%s %#x+%#x", AddressSpaceName(range.space), range.base, range.size);
   }
-  return absl::StrFormat("%s [%#x, %#x]", AddressSpaceName(range.space), range.base,
-                         range.last());
+  return absl::StrFormat("%s [%#x, %#x]", AddressSpaceName(range.space), range.base, range.last());
 }
 
 absl::Status ValidateBusRange(const BusRange& range) {
@@ -43,9 +42,9 @@ absl::Status LookupError(LookupOutcome outcome, AddressSpace space, uint64_t add
       return absl::InvalidArgumentError(
           absl::StrFormat("%s access of length 0 at %#x", name, address));
     case LookupOutcome::kPastEnd:
-      return absl::OutOfRangeError(absl::StrFormat(
-          "%s access %#x+%#x runs past the end of %s", name, address, length,
-          range != nullptr ? ToString(*range) : std::string("its range")));
+      return absl::OutOfRangeError(
+          absl::StrFormat("%s access %#x+%#x runs past the end of %s", name, address, length,
+                          range != nullptr ? ToString(*range) : std::string("its range")));
     case LookupOutcome::kNoRange:
       break;
   }

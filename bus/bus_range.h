@@ -55,8 +55,8 @@ enum class LookupOutcome : uint8_t {
 
 // The status for a failed lookup, naming the addresses; `range` is the range the access
 // started in (for kPastEnd), or null.
-[[nodiscard]] absl::Status LookupError(LookupOutcome outcome, AddressSpace space,
-                                       uint64_t address, uint64_t length, const BusRange* range);
+[[nodiscard]] absl::Status LookupError(LookupOutcome outcome, AddressSpace space, uint64_t address,
+                                       uint64_t length, const BusRange* range);
 
 }  // namespace dbs
 

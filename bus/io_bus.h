@@ -82,10 +82,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
 #include "absl/types/span.h"
-#include "bus/bus_range.h"
-#include "bus/internal/persistent_btree.h"
-#include "bus/rcu.h"
-#include "resources/internal/mutex.h"
+#include "dbs_device/base/mutex.h"
+#include "dbs_device/bus/bus_range.h"
+#include "dbs_device/bus/internal/persistent_btree.h"
+#include "dbs_device/bus/rcu.h"
 
 namespace dbs {
 
@@ -149,8 +149,8 @@ struct Hint {
   uint32_t slot;
 };
 inline constexpr size_t kHintSlots = 16;
-inline constinit thread_local Hint tls_hint[kAddressSpaces][kHintSlots]
-    ABSL_ATTRIBUTE_INITIAL_EXEC = {};
+inline constinit thread_local Hint tls_hint[kAddressSpaces]
+                                           [kHintSlots] ABSL_ATTRIBUTE_INITIAL_EXEC = {};
 // Ids of generations, process-wide (0 is never used, so an empty hint never matches).
 inline std::atomic<uint64_t> g_next_generation_id{1};
 }  // namespace bus_internal
@@ -219,7 +219,7 @@ class IoBus {
         if (ABSL_PREDICT_FALSE(address > last)) return out;
         hint = bus_internal::Hint{id_, base, last, leaf, i};
       }
-      out.entry = leaf->entries[i];  // a separate array: a dispatch that needs only `hot`
+      out.entry = leaf->entries[i];     // a separate array: a dispatch that needs only `hot`
       out.hot = &leaf->records[i].hot;  // never loads it
       if constexpr (kHasTag) out.tag = &leaf->tags.values[i];
       out.offset = address - base;
@@ -259,9 +259,7 @@ class IoBus {
     // 0 for the empty map a bus starts with, then +1 per publication.
     uint64_t generation() const { return generation_; }
     // Levels of the tree of `space` (0 when empty, 1 when its root is a leaf).
-    uint32_t height(AddressSpace space) const {
-      return roots_[static_cast<size_t>(space)].height;
-    }
+    uint32_t height(AddressSpace space) const { return roots_[static_cast<size_t>(space)].height; }
 
     // Checks the trees' invariants (sorted keys, exact separators, padding, one depth for
     // every leaf, sizes). For tests; O(n).
@@ -478,10 +476,10 @@ class IoBus {
             [&writer](auto& op) ABSL_NO_THREAD_SAFETY_ANALYSIS { return writer.Apply(op); },
             change.ops_[i]);
         if (!status.ok()) {
-          change.status_ = n == 1 ? status
-                                  : absl::Status(status.code(),
-                                                 absl::StrFormat("operation %zu of %zu: %s",
-                                                                 i + 1, n, status.message()));
+          change.status_ =
+              n == 1 ? status
+                     : absl::Status(status.code(), absl::StrFormat("operation %zu of %zu: %s",
+                                                                   i + 1, n, status.message()));
           change.inserted_.clear();
           change.removed_.clear();
           return change;
@@ -489,7 +487,7 @@ class IoBus {
       }
       Editor::PadFresh(change.nodes_);
       auto* next = bus_internal::NewAligned<Snapshot>(Key(), writer.roots(), old->generation_ + 1,
-                                                       writer.birth());
+                                                      writer.birth());
       change.nodes_.replaced.push_back(RetireeOfSnapshot(old));
       current_.store(next, std::memory_order_release);
       change.published_ = true;
@@ -521,9 +519,8 @@ class IoBus {
                               sizeof(StoredEntry), stored->birth};
   }
   static RcuDomain::Retiree RetireeOfSnapshot(const Snapshot* snapshot) {
-    return RcuDomain::Retiree{const_cast<Snapshot*>(snapshot),
-                              &bus_internal::DeleteNode<Snapshot>, sizeof(Snapshot),
-                              snapshot->birth_};
+    return RcuDomain::Retiree{const_cast<Snapshot*>(snapshot), &bus_internal::DeleteNode<Snapshot>,
+                              sizeof(Snapshot), snapshot->birth_};
   }
 
   // Applies one batch's operations to a working copy of the current trees.
@@ -578,9 +575,8 @@ class IoBus {
       // happens next.
       auto* entry = new StoredEntry(range, std::move(value), birth_, serial_);
       change_.fresh_entries_.push_back(entry);
-      const typename Editor::Position overlap = editor.InsertUnlessOverlapping(
-          typename Leaf::Slot{range.base, {range.last(), HotOf()(entry->value)},
-                              TagOf()(entry->value), entry});
+      const typename Editor::Position overlap = editor.InsertUnlessOverlapping(typename Leaf::Slot{
+          range.base, {range.last(), HotOf()(entry->value)}, TagOf()(entry->value), entry});
       if (overlap.leaf != nullptr) {
         return absl::AlreadyExistsError(
             absl::StrFormat("%s overlaps the registered %s", ToString(range),
@@ -605,8 +601,7 @@ class IoBus {
     }
 
     static absl::Status NotRegistered(const BusRange& range) {
-      return absl::NotFoundError(
-          absl::StrFormat("%s is not registered exactly", ToString(range)));
+      return absl::NotFoundError(absl::StrFormat("%s is not registered exactly", ToString(range)));
     }
 
     Change& change_;

@@ -1,4 +1,4 @@
-#include "bus/rcu.h"
+#include "dbs_device/bus/rcu.h"
 
 #include <linux/membarrier.h>
 #include <sys/syscall.h>

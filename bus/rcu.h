@@ -102,7 +102,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/types/span.h"
-#include "resources/internal/mutex.h"
+#include "dbs_device/base/mutex.h"
 
 namespace dbs {
 
@@ -132,8 +132,7 @@ ReaderSlot* AcquireSlotForThisThread();
 
 // Stores `epoch` into the calling thread's slot field, ordered before the loads that follow
 // as far as a writer's barrier can tell.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Announce(std::atomic<uint64_t>& field,
-                                                  uint64_t epoch) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Announce(std::atomic<uint64_t>& field, uint64_t epoch) {
 #ifdef ABSL_HAVE_THREAD_SANITIZER
   field.store(epoch, std::memory_order_seq_cst);
 #else
@@ -251,12 +250,12 @@ class RcuDomain {
 
   // Counters, for tests and monitoring.
   struct Stats {
-    uint64_t retired = 0;          // objects handed to Retire, RetireAll or Call
-    uint64_t reclaimed = 0;        // objects whose deleter has run
-    uint64_t retired_bytes = 0;    // their `bytes`
+    uint64_t retired = 0;        // objects handed to Retire, RetireAll or Call
+    uint64_t reclaimed = 0;      // objects whose deleter has run
+    uint64_t retired_bytes = 0;  // their `bytes`
     uint64_t reclaimed_bytes = 0;
-    uint64_t grace_periods = 0;    // completed Synchronize calls
-    uint64_t polls = 0;            // non-blocking reclamation passes
+    uint64_t grace_periods = 0;  // completed Synchronize calls
+    uint64_t polls = 0;          // non-blocking reclamation passes
   };
 
   RcuDomain() : RcuDomain(Options()) {}
@@ -272,9 +271,7 @@ class RcuDomain {
   static RcuDomain& Default();
 
   // The epoch a writer records as the birth of objects it is about to publish.
-  static uint64_t CurrentEpoch() {
-    return rcu_internal::g_epoch.load(std::memory_order_seq_cst);
-  }
+  static uint64_t CurrentEpoch() { return rcu_internal::g_epoch.load(std::memory_order_seq_cst); }
 
   // Calls `deleter(object)` once no read section that could have seen `object` is in
   // progress. The caller has already unpublished `object`. Never waits; may poll, running
@@ -283,8 +280,9 @@ class RcuDomain {
               uint64_t birth = kBornBeforeEveryReader) ABSL_LOCKS_EXCLUDED(mu_);
   template <typename T>
   void Retire(T* object) {
-    Retire(static_cast<void*>(const_cast<std::remove_const_t<T>*>(object)),
-           [](void* p) { delete static_cast<T*>(p); }, sizeof(T));
+    Retire(
+        static_cast<void*>(const_cast<std::remove_const_t<T>*>(object)),
+        [](void* p) { delete static_cast<T*>(p); }, sizeof(T));
   }
   // Retires every object of `objects` at one epoch, as one call.
   void RetireAll(absl::Span<const Retiree> objects) ABSL_LOCKS_EXCLUDED(mu_);

@@ -1,4 +1,4 @@
-#include "devices/cmos_rtc.h"
+#include "dbs_device/devices/cmos_rtc.h"
 
 #include <cmath>
 #include <utility>
@@ -109,9 +109,8 @@ void CmosRtc::CatchUp() {
 uint8_t CmosRtc::ReadRegister(uint8_t index) {
   CatchUp();
   const absl::Time now = GuestTime();
-  const absl::CivilSecond cs = (state_.reg_b & kRegBSet)
-                                   ? state_.held
-                                   : absl::ToCivilSecond(now, absl::UTCTimeZone());
+  const absl::CivilSecond cs =
+      (state_.reg_b & kRegBSet) ? state_.held : absl::ToCivilSecond(now, absl::UTCTimeZone());
   switch (index) {
     case kSeconds:
       return Encode(cs.second());
@@ -133,8 +132,8 @@ uint8_t CmosRtc::ReadRegister(uint8_t index) {
     case kCentury:
       return Encode(static_cast<int>(cs.year() / 100 % 100));
     case kRegA: {
-      const absl::Duration into_second = (now - absl::UnixEpoch()) -
-                                         absl::Floor(now - absl::UnixEpoch(), absl::Seconds(1));
+      const absl::Duration into_second =
+          (now - absl::UnixEpoch()) - absl::Floor(now - absl::UnixEpoch(), absl::Seconds(1));
       const bool updating = !(state_.reg_b & kRegBSet) &&
                             (state_.reg_a & kRegADividerMask) == kRegADividerNormal &&
                             into_second >= absl::Seconds(1) - kUpdateCycle;
@@ -161,17 +160,31 @@ void CmosRtc::WriteRegister(uint8_t index, uint8_t value) {
                               ? state_.held
                               : absl::ToCivilSecond(GuestTime(), absl::UTCTimeZone());
     int64_t year = t.year();
-    int month = t.month(), day = t.day(), hour = t.hour(), minute = t.minute(),
-        second = t.second();
+    int month = t.month(), day = t.day(), hour = t.hour(), minute = t.minute(), second = t.second();
     switch (index) {
-      case kSeconds: second = Decode(value); break;
-      case kMinutes: minute = Decode(value); break;
-      case kHours: hour = DecodeHours(value); break;
-      case kDayOfWeek: return;  // derived from the date
-      case kDayOfMonth: day = Decode(value); break;
-      case kMonth: month = Decode(value); break;
-      case kYear: year = (year / 100) * 100 + Decode(value); break;
-      case kCentury: year = Decode(value) * 100 + year % 100; break;
+      case kSeconds:
+        second = Decode(value);
+        break;
+      case kMinutes:
+        minute = Decode(value);
+        break;
+      case kHours:
+        hour = DecodeHours(value);
+        break;
+      case kDayOfWeek:
+        return;  // derived from the date
+      case kDayOfMonth:
+        day = Decode(value);
+        break;
+      case kMonth:
+        month = Decode(value);
+        break;
+      case kYear:
+        year = (year / 100) * 100 + Decode(value);
+        break;
+      case kCentury:
+        year = Decode(value) * 100 + year % 100;
+        break;
     }
     // CivilSecond normalises out-of-range fields (a guest writing garbage gets some valid
     // time, never a crash); the year is then kept within what the registers can show

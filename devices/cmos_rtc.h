@@ -23,6 +23,10 @@
 // only while PIE is set: the datasheet sets it regardless, but QEMU, whose answers a real
 // Linux boot recorded (tests/data/traces), does not, and Linux's probe reads register C.
 //
+// THE CLOCK (`clock`) is called on the thread that made the access (a vCPU thread, inside
+// IoManager's read section) while the wrapper's device mutex is held: it must not access
+// this device, and should be as cheap as reading the host's clock.
+//
 // Thread-safety: a DeviceIoMut, not thread-safe: wrap it in MutexDevice or ManagedDevice.
 
 #ifndef DBS_DEVICE_DEVICES_CMOS_RTC_H_
@@ -35,8 +39,8 @@
 
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "manager/device_io.h"
-#include "resources/resources.h"
+#include "dbs_device/manager/device_io.h"
+#include "dbs_device/resources/resources.h"
 
 namespace dbs {
 
@@ -108,9 +112,9 @@ struct CmosRtcState {
   uint8_t reg_a = 0x26;  // 32.768 kHz, 1024 Hz periodic rate
   uint8_t reg_b = cmos_rtc::kRegB24Hour;
   uint8_t reg_c = 0;
-  absl::Duration offset;          // guest time - clock()
-  absl::Time last_seen;           // the clock (plus offset) at the previous access
-  absl::CivilSecond held;         // the time being set while SET is held
+  absl::Duration offset;   // guest time - clock()
+  absl::Time last_seen;    // the clock (plus offset) at the previous access
+  absl::CivilSecond held;  // the time being set while SET is held
 };
 
 class CmosRtc : public DeviceIoMut {
@@ -140,8 +144,8 @@ class CmosRtc : public DeviceIoMut {
   void WriteRegister(uint8_t index, uint8_t value);
   // Raises UF/AF/PF for what happened between the previous access and now.
   void CatchUp();
-  uint8_t Encode(int value) const;   // to BCD or binary per register B
-  int Decode(uint8_t value) const;   // from BCD or binary per register B
+  uint8_t Encode(int value) const;  // to BCD or binary per register B
+  int Decode(uint8_t value) const;  // from BCD or binary per register B
   uint8_t EncodeHours(int hour) const;
   int DecodeHours(uint8_t value) const;
   void SetGuestTime(const absl::CivilSecond& time);

@@ -1,4 +1,4 @@
-#include "devices/dummy.h"
+#include "dbs_device/devices/dummy.h"
 
 #include <utility>
 
@@ -14,10 +14,18 @@ void DummyDevice::Fill(uint64_t offset, absl::Span<uint8_t> data) const {
 void DummyDevice::Note(DummyAccess::Kind kind, uint64_t base, uint64_t offset,
                        absl::Span<const uint8_t> data) {
   switch (kind) {
-    case DummyAccess::kMmioRead: ++counts_.mmio_reads; break;
-    case DummyAccess::kMmioWrite: ++counts_.mmio_writes; break;
-    case DummyAccess::kPioRead: ++counts_.pio_reads; break;
-    case DummyAccess::kPioWrite: ++counts_.pio_writes; break;
+    case DummyAccess::kMmioRead:
+      ++counts_.mmio_reads;
+      break;
+    case DummyAccess::kMmioWrite:
+      ++counts_.mmio_writes;
+      break;
+    case DummyAccess::kPioRead:
+      ++counts_.pio_reads;
+      break;
+    case DummyAccess::kPioWrite:
+      ++counts_.pio_writes;
+      break;
   }
   counts_.bytes += data.size();
   if (record_) accesses_.push_back({kind, base, offset, {data.begin(), data.end()}});

@@ -1,8 +1,9 @@
 // devices/dummy.h — a device for tests, benchmarks and trace replay that counts (and
 // optionally records) what it is sent and answers reads with a fixed pattern.
 //
-// A read of n bytes at offset o returns `fill` (by default the bytes of `pattern(o + i)`,
-// where the default pattern is 0xff, what a PC's floating bus reads). Every access is
+// A read of n bytes at offset o returns the bytes pattern(o), pattern(o + 1), ...,
+// pattern(o + n - 1); without a pattern every byte reads 0xff, what a PC's floating bus
+// reads. Every access is
 // counted by kind; with `record` set, each is also logged with its base, offset and bytes.
 //
 // Thread-safety: a DeviceIoMut, not thread-safe: wrap it in MutexDevice or ManagedDevice.
@@ -15,8 +16,8 @@
 #include <vector>
 
 #include "absl/types/span.h"
-#include "manager/device_io.h"
-#include "resources/resources.h"
+#include "dbs_device/manager/device_io.h"
+#include "dbs_device/resources/resources.h"
 
 namespace dbs {
 
@@ -53,8 +54,7 @@ class DummyDevice : public DeviceIoMut {
 
  private:
   void Fill(uint64_t offset, absl::Span<uint8_t> data) const;
-  void Note(DummyAccess::Kind kind, uint64_t base, uint64_t offset,
-            absl::Span<const uint8_t> data);
+  void Note(DummyAccess::Kind kind, uint64_t base, uint64_t offset, absl::Span<const uint8_t> data);
 
   std::function<uint8_t(uint64_t)> pattern_;
   bool record_;

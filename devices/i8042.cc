@@ -1,4 +1,4 @@
-#include "devices/i8042.h"
+#include "dbs_device/devices/i8042.h"
 
 #include <utility>
 
@@ -40,7 +40,9 @@ constexpr size_t kMaxQueued = 64;  // a real controller's devices buffer far les
 
 I8042::I8042(std::function<void()> reset_request, std::function<void(bool)> irq,
              std::function<void(bool)> aux_irq)
-    : reset_request_(std::move(reset_request)), irq_(std::move(irq)), aux_irq_(std::move(aux_irq)) {}
+    : reset_request_(std::move(reset_request)),
+      irq_(std::move(irq)),
+      aux_irq_(std::move(aux_irq)) {}
 
 std::vector<ResourceConstraint> I8042::Constraints() {
   return {PioConstraint{1, 1, AddressWindow<PioAddress>{kDataPort, kDataPort}},

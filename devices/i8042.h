@@ -2,8 +2,9 @@
 //
 // Two ports: data (0x60) and status/command (0x64). The device is registered as two one-port
 // ranges (or one range covering both); it tells the ports apart by bit 2 of base + offset,
-// so any placement that keeps the PC's 4-port spacing works. The controller holds the configuration byte ("command byte"), an output buffer
-// fed by the controller itself, the keyboard and the auxiliary (mouse) port, and answers:
+// so any placement that keeps the PC's 4-port spacing works. The controller holds the configuration
+// byte ("command byte"), an output buffer fed by the controller itself, the keyboard and the
+// auxiliary (mouse) port, and answers:
 //
 //   0x20 read / 0x60 write the configuration byte   0xa7/0xa8 disable/enable the aux port
 //   0xa9 / 0xab test the aux / keyboard interface   0xaa self-test (answers 0x55)
@@ -28,6 +29,11 @@
 // Interrupt lines: `irq` is IRQ 1 (keyboard data, when configuration bit 0 is set),
 // `aux_irq` IRQ 12 (aux data, configuration bit 1).
 //
+// CALLBACKS (`reset_request`, `irq`) run on the thread that made the access (a vCPU thread, inside
+// IoManager's read section) while the wrapper's device mutex is held: they must not access this
+// device again, nor block on anything a writer holds while it waits for a grace period. Handing the
+// event to another thread (an eventfd, a queue) is the safe pattern.
+//
 // Thread-safety: a DeviceIoMut, not thread-safe: wrap it in MutexDevice or ManagedDevice.
 
 #ifndef DBS_DEVICE_DEVICES_I8042_H_
@@ -39,8 +45,8 @@
 #include <vector>
 
 #include "absl/types/span.h"
-#include "manager/device_io.h"
-#include "resources/resources.h"
+#include "dbs_device/manager/device_io.h"
+#include "dbs_device/resources/resources.h"
 
 namespace dbs {
 
@@ -106,12 +112,12 @@ inline constexpr uint8_t kOutputPortA20 = 0x02;
 // Everything the controller holds: a plain value.
 struct I8042State {
   uint8_t status = i8042::kStatusSystem | i8042::kStatusCommand | i8042::kStatusUnlocked;
-  uint8_t config = i8042::kConfigTranslate | i8042::kConfigAuxDisabled |
-                   i8042::kConfigKeyboardInterrupt;
+  uint8_t config =
+      i8042::kConfigTranslate | i8042::kConfigAuxDisabled | i8042::kConfigKeyboardInterrupt;
   uint8_t output_port = i8042::kOutputPortReset | i8042::kOutputPortA20;
-  uint8_t pending_command = 0;        // a controller command waiting for its data byte
-  uint8_t keyboard_pending = 0;       // a keyboard command waiting for its argument
-  uint8_t aux_pending = 0;            // a mouse command waiting for its argument
+  uint8_t pending_command = 0;   // a controller command waiting for its data byte
+  uint8_t keyboard_pending = 0;  // a keyboard command waiting for its argument
+  uint8_t aux_pending = 0;       // a mouse command waiting for its argument
   bool keyboard_scanning = true;
   bool aux_streaming = false;
   // Bytes waiting to be read from port 0x60, oldest first; `true` marks aux bytes.

@@ -1,4 +1,4 @@
-#include "devices/serial16550.h"
+#include "dbs_device/devices/serial16550.h"
 
 #include <utility>
 
@@ -163,8 +163,7 @@ uint8_t Serial16550::ReadRegister(uint64_t offset) {
       if (state_.mcr & kMcrLoop) {
         // The modem outputs are wired to the inputs.
         return static_cast<uint8_t>(((state_.mcr & (kMcrOut1 | kMcrOut2)) << 4) |
-                                    ((state_.mcr & kMcrRts) << 3) |
-                                    ((state_.mcr & kMcrDtr) << 5));
+                                    ((state_.mcr & kMcrRts) << 3) | ((state_.mcr & kMcrDtr) << 5));
       }
       const uint8_t msr = state_.msr;
       if (msr & kMsrDeltas) {

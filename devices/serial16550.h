@@ -23,6 +23,11 @@
 // Accesses wider than a byte are split into byte accesses at consecutive offsets, as QEMU
 // does; offsets past 7 read 0xff and ignore writes.
 //
+// CALLBACKS (`output`, `irq`) run on the thread that made the access (a vCPU thread, inside
+// IoManager's read section) while the wrapper's device mutex is held: they must not access this
+// device again, nor block on anything a writer holds while it waits for a grace period. Handing the
+// event to another thread (an eventfd, a queue) is the safe pattern.
+//
 // Thread-safety: a DeviceIoMut, not thread-safe: wrap it in MutexDevice (or
 // ManagedDevice) to register it.
 
@@ -35,8 +40,8 @@
 #include <vector>
 
 #include "absl/types/span.h"
-#include "manager/device_io.h"
-#include "resources/resources.h"
+#include "dbs_device/manager/device_io.h"
+#include "dbs_device/resources/resources.h"
 
 namespace dbs {
 
@@ -65,14 +70,14 @@ inline constexpr uint8_t kIerMsi = 0x08;   // modem status
 inline constexpr uint8_t kIerMask = 0x0f;  // the writable bits
 
 // IIR values and bits.
-inline constexpr uint8_t kIirNoInt = 0x01;  // no interrupt pending
-inline constexpr uint8_t kIirMsi = 0x00;    // modem status
-inline constexpr uint8_t kIirThri = 0x02;   // THR empty
-inline constexpr uint8_t kIirRdi = 0x04;    // received data available
-inline constexpr uint8_t kIirRlsi = 0x06;   // receiver line status
-inline constexpr uint8_t kIirCti = 0x0c;    // character timeout
-inline constexpr uint8_t kIirIdMask = 0x0e; // the interrupt identification bits
-inline constexpr uint8_t kIirFifos = 0xc0;  // FIFOs enabled
+inline constexpr uint8_t kIirNoInt = 0x01;   // no interrupt pending
+inline constexpr uint8_t kIirMsi = 0x00;     // modem status
+inline constexpr uint8_t kIirThri = 0x02;    // THR empty
+inline constexpr uint8_t kIirRdi = 0x04;     // received data available
+inline constexpr uint8_t kIirRlsi = 0x06;    // receiver line status
+inline constexpr uint8_t kIirCti = 0x0c;     // character timeout
+inline constexpr uint8_t kIirIdMask = 0x0e;  // the interrupt identification bits
+inline constexpr uint8_t kIirFifos = 0xc0;   // FIFOs enabled
 
 // FCR bits.
 inline constexpr uint8_t kFcrEnable = 0x01;       // FIFO enable
@@ -100,13 +105,13 @@ inline constexpr uint8_t kMcrLoop = 0x10;  // loopback
 inline constexpr uint8_t kMcrMask = 0x1f;  // the writable bits
 
 // LSR bits.
-inline constexpr uint8_t kLsrDr = 0x01;     // data ready
-inline constexpr uint8_t kLsrOe = 0x02;     // overrun error
-inline constexpr uint8_t kLsrPe = 0x04;     // parity error
-inline constexpr uint8_t kLsrFe = 0x08;     // framing error
-inline constexpr uint8_t kLsrBi = 0x10;     // break interrupt
-inline constexpr uint8_t kLsrThre = 0x20;   // THR empty
-inline constexpr uint8_t kLsrTemt = 0x40;   // transmitter empty
+inline constexpr uint8_t kLsrDr = 0x01;       // data ready
+inline constexpr uint8_t kLsrOe = 0x02;       // overrun error
+inline constexpr uint8_t kLsrPe = 0x04;       // parity error
+inline constexpr uint8_t kLsrFe = 0x08;       // framing error
+inline constexpr uint8_t kLsrBi = 0x10;       // break interrupt
+inline constexpr uint8_t kLsrThre = 0x20;     // THR empty
+inline constexpr uint8_t kLsrTemt = 0x40;     // transmitter empty
 inline constexpr uint8_t kLsrFifoErr = 0x80;  // error in receive FIFO
 inline constexpr uint8_t kLsrErrors = kLsrOe | kLsrPe | kLsrFe | kLsrBi;
 
@@ -156,8 +161,7 @@ class Serial16550 : public DeviceIoMut {
  public:
   // `output` receives every byte the guest transmits (not in loopback); `irq`, if given,
   // every change of the interrupt line.
-  explicit Serial16550(std::function<void(uint8_t)> output,
-                       std::function<void(bool)> irq = {});
+  explicit Serial16550(std::function<void(uint8_t)> output, std::function<void(bool)> irq = {});
 
   // Bytes arriving from the host, received in order. With FIFOs on, a byte arriving to a
   // full FIFO is lost and sets LSR.OE (an overrun); with FIFOs off, any byte not yet read

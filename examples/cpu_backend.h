@@ -43,8 +43,7 @@ class CpuBackend {
 // Guest RAM is [0, memory_size) at `memory`, shared by every vCPU; MMIO exits are expected
 // in [mmio_base, mmio_base + mmio_size).
 absl::StatusOr<std::unique_ptr<CpuBackend>> MakeKvmBackend(uint8_t* memory, size_t memory_size);
-absl::StatusOr<std::unique_ptr<CpuBackend>> MakeUnicornBackend(uint8_t* memory,
-                                                               size_t memory_size,
+absl::StatusOr<std::unique_ptr<CpuBackend>> MakeUnicornBackend(uint8_t* memory, size_t memory_size,
                                                                uint64_t mmio_base,
                                                                uint64_t mmio_size);
 

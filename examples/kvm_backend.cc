@@ -118,8 +118,8 @@ class KvmBackend : public CpuBackend {
         case KVM_EXIT_INTR:
           break;
         default:
-          return absl::InternalError(absl::StrCat("vCPU ", index, ": unexpected KVM exit ",
-                                                  run->exit_reason));
+          return absl::InternalError(
+              absl::StrCat("vCPU ", index, ": unexpected KVM exit ", run->exit_reason));
       }
       if (handler.ShouldStop()) return exits;
     }

@@ -32,16 +32,25 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "devices/cmos_rtc.h"
-#include "devices/dummy.h"
-#include "devices/i8042.h"
-#include "devices/serial16550.h"
+#include "dbs_device/devices/cmos_rtc.h"
+#include "dbs_device/devices/dummy.h"
+#include "dbs_device/devices/i8042.h"
+#include "dbs_device/devices/serial16550.h"
+#include "dbs_device/manager/device_manager.h"
+#include "dbs_device/manager/managed_device.h"
+#include "dbs_device/resources/resource_manager.h"
 #include "examples/cpu_backend.h"
-#include "manager/device_manager.h"
-#include "manager/managed_device.h"
-#include "resources/resource_manager.h"
+
+ABSL_FLAG(std::string, guest, "hello", "the guest to run: hello or stress");
+ABSL_FLAG(std::string, cpu, "auto",
+          "the vCPU backend: kvm, unicorn, or auto (KVM if /dev/kvm opens)");
+ABSL_FLAG(int, vcpus, 1, "vCPU threads (the stress guest)");
+ABSL_FLAG(double, seconds, 10, "how long the stress guest runs");
 
 namespace dbs::minivmm {
 namespace {
@@ -58,7 +67,9 @@ thread_local int tls_vcpu = -1;
 // 16-bit registers that read back what was written, at PIO and MMIO offsets.
 class EchoDevice : public DeviceIoMut {
  public:
-  void PioRead(PioAddress, PioAddress offset, absl::Span<uint8_t> data) override { Get(offset.raw_value(), data); }
+  void PioRead(PioAddress, PioAddress offset, absl::Span<uint8_t> data) override {
+    Get(offset.raw_value(), data);
+  }
   void PioWrite(PioAddress, PioAddress offset, absl::Span<const uint8_t> data) override {
     Put(offset.raw_value(), data);
   }
@@ -71,7 +82,8 @@ class EchoDevice : public DeviceIoMut {
 
  private:
   void Get(uint64_t at, absl::Span<uint8_t> data) {
-    for (size_t i = 0; i < data.size(); ++i) data[i] = at + i < sizeof(bytes_) ? bytes_[at + i] : 0xff;
+    for (size_t i = 0; i < data.size(); ++i)
+      data[i] = at + i < sizeof(bytes_) ? bytes_[at + i] : 0xff;
   }
   void Put(uint64_t at, absl::Span<const uint8_t> data) {
     for (size_t i = 0; i < data.size(); ++i) {
@@ -170,8 +182,10 @@ class VcpuExits : public ExitHandler {
 std::string GuestPath(const char* argv0, const std::string& guest) {
   const std::string rel = "examples/guests/" + guest + ".bin";
   std::vector<std::string> candidates;
-  if (const char* dir = std::getenv("RUNFILES_DIR")) candidates.push_back(std::string(dir) + "/dbs_device/" + rel);
-  if (const char* dir = std::getenv("TEST_SRCDIR")) candidates.push_back(std::string(dir) + "/dbs_device/" + rel);
+  if (const char* dir = std::getenv("RUNFILES_DIR"))
+    candidates.push_back(std::string(dir) + "/dbs_device/" + rel);
+  if (const char* dir = std::getenv("TEST_SRCDIR"))
+    candidates.push_back(std::string(dir) + "/dbs_device/" + rel);
   candidates.push_back(std::string(argv0) + ".runfiles/dbs_device/" + rel);
   candidates.push_back(rel);
   for (const std::string& c : candidates) {
@@ -181,27 +195,17 @@ std::string GuestPath(const char* argv0, const std::string& guest) {
 }
 
 std::vector<ResourceConstraint> Exact(uint16_t port, uint16_t size) {
-  return {PioConstraint{size, 1, AddressWindow<PioAddress>{port, static_cast<uint16_t>(port + size - 1)}}};
+  return {PioConstraint{size, 1,
+                        AddressWindow<PioAddress>{port, static_cast<uint16_t>(port + size - 1)}}};
 }
 
-int Main(int argc, char** argv) {
-  std::string guest = "hello", cpu = "auto";
-  int vcpus = 1;
-  double seconds = 10;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg.rfind("--guest=", 0) == 0) {
-      guest = arg.substr(8);
-    } else if (arg.rfind("--cpu=", 0) == 0) {
-      cpu = arg.substr(6);
-    } else if (arg.rfind("--vcpus=", 0) == 0) {
-      vcpus = std::atoi(arg.c_str() + 8);
-    } else if (arg.rfind("--seconds=", 0) == 0) {
-      seconds = std::atof(arg.c_str() + 10);
-    } else {
-      std::fprintf(stderr, "usage: %s [--guest=hello|stress] [--vcpus=N] [--cpu=kvm|unicorn|auto] [--seconds=S]\n", argv[0]);
-      return 2;
-    }
+int Main(const char* argv0) {
+  const std::string guest = absl::GetFlag(FLAGS_guest), cpu = absl::GetFlag(FLAGS_cpu);
+  const int vcpus = absl::GetFlag(FLAGS_vcpus);
+  const double seconds = absl::GetFlag(FLAGS_seconds);
+  if (!(seconds > 0)) {
+    std::fprintf(stderr, "minivmm: --seconds must be positive, not %g\n", seconds);
+    return 2;
   }
   if (vcpus < 1 || vcpus > kMaxVcpus || (guest != "hello" && guest != "stress") ||
       (cpu != "kvm" && cpu != "unicorn" && cpu != "auto")) {
@@ -210,11 +214,11 @@ int Main(int argc, char** argv) {
   }
 
   // Guest memory, with the guest image at 0x1000.
-  auto* memory = static_cast<uint8_t*>(mmap(nullptr, kMemorySize, PROT_READ | PROT_WRITE,
-                                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  auto* memory = static_cast<uint8_t*>(
+      mmap(nullptr, kMemorySize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   if (memory == MAP_FAILED) return 1;
   {
-    const std::string path = GuestPath(argv[0], guest);
+    const std::string path = GuestPath(argv0, guest);
     std::ifstream in(path, std::ios::binary);
     std::vector<char> image((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (image.empty() || image.size() > 0x7000) {
@@ -233,7 +237,8 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "minivmm: KVM unavailable: %s\n", kvm.status().ToString().c_str());
       return 3;
     } else {
-      std::printf("minivmm: KVM unavailable (%s); using Unicorn\n", kvm.status().ToString().c_str());
+      std::printf("minivmm: KVM unavailable (%s); using Unicorn\n",
+                  kvm.status().ToString().c_str());
     }
   }
   if (backend == nullptr) backend = *MakeUnicornBackend(memory, kMemorySize, kMmioBase, kMmioSize);
@@ -259,15 +264,14 @@ int Main(int argc, char** argv) {
     return *id;
   };
   add(std::make_shared<ManagedDevice<Serial16550>>(
-      "ttyS0", Serial16550::Constraints(serial16550::kCom1, serial16550::kCom1Irq),
-      [](uint8_t b) {
+      "ttyS0", Serial16550::Constraints(serial16550::kCom1, serial16550::kCom1Irq), [](uint8_t b) {
         std::fputc(b, stdout);
         if (b == '\n') std::fflush(stdout);
       }));
-  add(std::make_shared<ManagedDevice<I8042>>("i8042", I8042::Constraints(), [&reset] {
-    reset.store(true);
-  }));
-  add(std::make_shared<ManagedDevice<CmosRtc>>("rtc", CmosRtc::Constraints(), [] { return absl::Now(); }));
+  add(std::make_shared<ManagedDevice<I8042>>("i8042", I8042::Constraints(),
+                                             [&reset] { reset.store(true); }));
+  add(std::make_shared<ManagedDevice<CmosRtc>>("rtc", CmosRtc::Constraints(),
+                                               [] { return absl::Now(); }));
   std::shared_ptr<ControlDevice> control;
   if (guest == "stress") {
     std::vector<ResourceConstraint> echo = Exact(0x510, 0x10);
@@ -289,9 +293,10 @@ int Main(int argc, char** argv) {
       if (!io.RegisterDeviceIo(bar, {MmioRange{bar_at, 0x1000}}).ok()) std::abort();
       while (!stop_hotplug.load()) {
         auto dummy = std::make_shared<ManagedDevice<DummyDevice>>(
-            "hotplug", std::vector<ResourceConstraint>{
-                           PioConstraint{8, 8, AddressWindow<PioAddress>{0x600, 0x6ff}},
-                           MmioConstraint{0x1000, 0x1000, AddressWindow<IoAddress>{0xd8000, 0xdffff}}});
+            "hotplug",
+            std::vector<ResourceConstraint>{
+                PioConstraint{8, 8, AddressWindow<PioAddress>{0x600, 0x6ff}},
+                MmioConstraint{0x1000, 0x1000, AddressWindow<IoAddress>{0xd8000, 0xdffff}}});
         const DeviceId id = add(dummy);
         std::this_thread::sleep_for(std::chrono::microseconds(100));
         if (!devices.RemoveDevice(id).ok()) std::abort();
@@ -348,27 +353,29 @@ int Main(int argc, char** argv) {
   for (int i = 0; i < vcpus; ++i) {
     const VcpuStats& s = exits[i]->stats;
     const uint64_t mismatches = control ? control->mismatches[i].load() : 0;
-    std::printf("vcpu %d: exits %llu, %.0f exits/s, %.0f ns/exit (%.0f%% in dispatch), "
-                "no device %llu, mismatches: %llu\n",
-                i, static_cast<unsigned long long>(s.exits), s.exits / s.seconds,
-                s.seconds * 1e9 / std::max<uint64_t>(1, s.exits),
-                100.0 * s.dispatch_seconds / std::max(1e-9, s.seconds),
-                static_cast<unsigned long long>(s.unclaimed),
-                static_cast<unsigned long long>(mismatches));
+    std::printf(
+        "vcpu %d: exits %llu, %.0f exits/s, %.0f ns/exit (%.0f%% in dispatch), "
+        "no device %llu, mismatches: %llu\n",
+        i, static_cast<unsigned long long>(s.exits), s.exits / s.seconds,
+        s.seconds * 1e9 / std::max<uint64_t>(1, s.exits),
+        100.0 * s.dispatch_seconds / std::max(1e-9, s.seconds),
+        static_cast<unsigned long long>(s.unclaimed), static_cast<unsigned long long>(mismatches));
     total_exits += s.exits;
     total_mismatches += mismatches;
     total_unclaimed += s.unclaimed;
     longest = std::max(longest, s.seconds);
   }
-  std::printf("total: exits %llu, %.0f exits/s, no device %llu, hot-plugs %llu, moves %llu, "
-              "mismatches: %llu\n",
-              static_cast<unsigned long long>(total_exits), total_exits / longest,
-              static_cast<unsigned long long>(total_unclaimed),
-              static_cast<unsigned long long>(hotplugs.load()),
-              static_cast<unsigned long long>(moves.load()),
-              static_cast<unsigned long long>(total_mismatches));
+  std::printf(
+      "total: exits %llu, %.0f exits/s, no device %llu, hot-plugs %llu, moves %llu, "
+      "mismatches: %llu\n",
+      static_cast<unsigned long long>(total_exits), total_exits / longest,
+      static_cast<unsigned long long>(total_unclaimed),
+      static_cast<unsigned long long>(hotplugs.load()),
+      static_cast<unsigned long long>(moves.load()),
+      static_cast<unsigned long long>(total_mismatches));
   if (guest == "hello") {
-    std::printf("minivmm: %s\n", reset.load() ? "the guest reset the machine" : "the guest halted without a reset");
+    std::printf("minivmm: %s\n",
+                reset.load() ? "the guest reset the machine" : "the guest halted without a reset");
     return reset.load() ? 0 : 1;
   }
   for (int i = 0; i < vcpus; ++i) {
@@ -383,4 +390,10 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace dbs::minivmm
 
-int main(int argc, char** argv) { return dbs::minivmm::Main(argc, argv); }
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Runs a 16-bit guest on KVM or Unicorn vCPUs, every exit through IoManager.\n"
+      "  ./bazelw run -c opt //examples:minivmm -- --guest=stress --vcpus=2 --cpu=unicorn");
+  absl::ParseCommandLine(argc, argv);
+  return dbs::minivmm::Main(argv[0]);
+}

@@ -10,18 +10,19 @@
 #include <memory>
 #include <string>
 
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "manager/device_manager.h"
-#include "manager/io_manager.h"
-#include "resources/resource_manager.h"
+#include "dbs_device/manager/device_manager.h"
+#include "dbs_device/manager/io_manager.h"
+#include "dbs_device/resources/resource_manager.h"
 
 namespace {
 
 std::string Hex(absl::Span<const uint8_t> data) {
-  return absl::StrJoin(data, " ", [](std::string* out, uint8_t b) {
-    absl::StrAppendFormat(out, "%02x", b);
-  });
+  return absl::StrJoin(data, " ",
+                       [](std::string* out, uint8_t b) { absl::StrAppendFormat(out, "%02x", b); });
 }
 
 // Prints what it is sent and answers reads with 0xa0 + offset.
@@ -66,13 +67,17 @@ int Fail(const absl::Status& status) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "The original crate's README example, then a hot-add and hot-remove.\n"
+      "  ./bazelw run //examples:quickstart");
+  absl::ParseCommandLine(argc, argv);
   // 1. The original README: register by hand, dispatch.
   std::printf("Register a dummy device at MMIO [0, 0xfff] and PIO [0, 0x1f]\n");
   dbs::IoManager io(dbs::IoManager::Options{.statistics = true});
   auto dummy = std::make_shared<DummyDevice>();
-  if (absl::Status s = io.RegisterDeviceIo(
-          dummy, {dbs::MmioRange{0, 0x1000}, dbs::PioRange{0, 0x20}});
+  if (absl::Status s =
+          io.RegisterDeviceIo(dummy, {dbs::MmioRange{0, 0x1000}, dbs::PioRange{0, 0x20}});
       !s.ok()) {
     return Fail(s);
   }

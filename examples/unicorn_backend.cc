@@ -81,8 +81,8 @@ class UnicornBackend : public CpuBackend {
         err != UC_ERR_OK) {
       return UcError("uc_hook_add IN", err);
     }
-    if (uc_err err = uc_hook_add(uc, &out_hook, UC_HOOK_INSN, reinterpret_cast<void*>(OnOut),
-                                 &vcpu, 1, 0, UC_X86_INS_OUT);
+    if (uc_err err = uc_hook_add(uc, &out_hook, UC_HOOK_INSN, reinterpret_cast<void*>(OnOut), &vcpu,
+                                 1, 0, UC_X86_INS_OUT);
         err != UC_ERR_OK) {
       return UcError("uc_hook_add OUT", err);
     }

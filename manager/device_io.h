@@ -34,8 +34,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/types/span.h"
-#include "resources/internal/mutex.h"
-#include "resources/resources.h"
+#include "dbs_device/base/mutex.h"
+#include "dbs_device/resources/resources.h"
 
 namespace dbs {
 
@@ -45,13 +45,15 @@ class DeviceIo {
   virtual ~DeviceIo() = default;
 
   // An MMIO read of data.size() bytes at `base` + `offset`; fill `data`.
-  virtual void Read(IoAddress base, IoAddress offset, absl::Span<uint8_t> data) {}
+  virtual void Read(IoAddress /*base*/, IoAddress /*offset*/, absl::Span<uint8_t> /*data*/) {}
   // An MMIO write of `data` at `base` + `offset`.
-  virtual void Write(IoAddress base, IoAddress offset, absl::Span<const uint8_t> data) {}
+  virtual void Write(IoAddress /*base*/, IoAddress /*offset*/, absl::Span<const uint8_t> /*data*/) {
+  }
   // A port read of data.size() bytes at `base` + `offset`; fill `data`.
-  virtual void PioRead(PioAddress base, PioAddress offset, absl::Span<uint8_t> data) {}
+  virtual void PioRead(PioAddress /*base*/, PioAddress /*offset*/, absl::Span<uint8_t> /*data*/) {}
   // A port write of `data` at `base` + `offset`.
-  virtual void PioWrite(PioAddress base, PioAddress offset, absl::Span<const uint8_t> data) {}
+  virtual void PioWrite(PioAddress /*base*/, PioAddress /*offset*/,
+                        absl::Span<const uint8_t> /*data*/) {}
 
   // The resources the device was given.
   virtual DeviceResources GetAssignedResources() const { return {}; }
@@ -64,10 +66,12 @@ class DeviceIoMut {
  public:
   virtual ~DeviceIoMut() = default;
 
-  virtual void Read(IoAddress base, IoAddress offset, absl::Span<uint8_t> data) {}
-  virtual void Write(IoAddress base, IoAddress offset, absl::Span<const uint8_t> data) {}
-  virtual void PioRead(PioAddress base, PioAddress offset, absl::Span<uint8_t> data) {}
-  virtual void PioWrite(PioAddress base, PioAddress offset, absl::Span<const uint8_t> data) {}
+  virtual void Read(IoAddress /*base*/, IoAddress /*offset*/, absl::Span<uint8_t> /*data*/) {}
+  virtual void Write(IoAddress /*base*/, IoAddress /*offset*/, absl::Span<const uint8_t> /*data*/) {
+  }
+  virtual void PioRead(PioAddress /*base*/, PioAddress /*offset*/, absl::Span<uint8_t> /*data*/) {}
+  virtual void PioWrite(PioAddress /*base*/, PioAddress /*offset*/,
+                        absl::Span<const uint8_t> /*data*/) {}
 
   virtual DeviceResources GetAssignedResources() const { return {}; }
   virtual DeviceResources GetTrappedIoResources() const { return GetAssignedResources(); }

@@ -1,4 +1,4 @@
-#include "manager/device_manager.h"
+#include "dbs_device/manager/device_manager.h"
 
 #include <utility>
 

@@ -39,11 +39,11 @@
 #include "absl/container/btree_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "manager/device_io.h"
-#include "manager/io_manager.h"
-#include "resources/internal/mutex.h"
-#include "resources/resource_manager.h"
-#include "resources/resources.h"
+#include "dbs_device/base/mutex.h"
+#include "dbs_device/manager/device_io.h"
+#include "dbs_device/manager/io_manager.h"
+#include "dbs_device/resources/resource_manager.h"
+#include "dbs_device/resources/resources.h"
 
 namespace dbs {
 

@@ -1,4 +1,4 @@
-#include "manager/io_manager.h"
+#include "dbs_device/manager/io_manager.h"
 
 #include <algorithm>
 #include <utility>
@@ -17,7 +17,8 @@ DeviceStats ToDeviceStats(const manager_internal::CountSnapshot& counts) {
   stats.bytes_read = counts.bytes_read;
   stats.bytes_written = counts.bytes_written;
   for (int code = 0; code < manager_internal::kStatusCodes; ++code) {
-    if (counts.errors[code] != 0) stats.errors[static_cast<absl::StatusCode>(code)] = counts.errors[code];
+    if (counts.errors[code] != 0)
+      stats.errors[static_cast<absl::StatusCode>(code)] = counts.errors[code];
   }
   return stats;
 }
@@ -83,7 +84,8 @@ IoManager::Transaction& IoManager::Transaction::operator=(Transaction&& other) n
 IoManager::Transaction::~Transaction() { Cancel(); }
 
 absl::Status IoManager::Transaction::CheckOpen() const {
-  if (done_) return absl::FailedPreconditionError("the transaction was already committed or cancelled");
+  if (done_)
+    return absl::FailedPreconditionError("the transaction was already committed or cancelled");
   return absl::OkStatus();
 }
 
@@ -208,18 +210,21 @@ absl::Status IoManager::CommitTransaction(Transaction& tx) {
     // Ranges gained and lost per device, from what the bus says the change did: sorted by
     // device and summed (no map to allocate for the usual one or two entries).
     absl::InlinedVector<std::pair<const DeviceIo*, int64_t>, 4> deltas;
-    for (const Bus::Entry* entry : change.inserted()) deltas.push_back({entry->value.device.get(), 1});
-    for (const Bus::Entry* entry : change.removed()) deltas.push_back({entry->value.device.get(), -1});
+    for (const Bus::Entry* entry : change.inserted())
+      deltas.push_back({entry->value.device.get(), 1});
+    for (const Bus::Entry* entry : change.removed())
+      deltas.push_back({entry->value.device.get(), -1});
     std::sort(deltas.begin(), deltas.end());
     for (size_t i = 0; i < deltas.size();) {
       const DeviceIo* device = deltas[i].first;
       int64_t change_in_ranges = 0;
-      for (; i < deltas.size() && deltas[i].first == device; ++i) change_in_ranges += deltas[i].second;
+      for (; i < deltas.size() && deltas[i].first == device; ++i)
+        change_in_ranges += deltas[i].second;
       if (change_in_ranges == 0) continue;
       auto it = devices_.find(device);
       if (it == devices_.end()) {
-        devices_.emplace(device, DeviceInfo{fresh_slots.at(device),
-                                            static_cast<size_t>(change_in_ranges)});
+        devices_.emplace(device,
+                         DeviceInfo{fresh_slots.at(device), static_cast<size_t>(change_in_ranges)});
         continue;
       }
       it->second.ranges =
@@ -269,8 +274,7 @@ absl::Status IoManager::DispatchError(const Bus::Snapshot& snapshot, AddressSpac
   const absl::Status status = LookupError(hit.outcome, space, address, length,
                                           hit.entry != nullptr ? &hit.entry->range : nullptr);
   // An access that starts inside a device's range counts against that device.
-  const uint32_t slot = hit.outcome == LookupOutcome::kPastEnd ? *hit.tag
-                                                                : unclaimed_slot_;
+  const uint32_t slot = hit.outcome == LookupOutcome::kPastEnd ? *hit.tag : unclaimed_slot_;
   manager_internal::CountError(slot, static_cast<int>(status.code()));
   return status;
 }

@@ -58,8 +58,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <ostream>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <variant>
@@ -72,12 +72,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "bus/io_bus.h"
-#include "bus/rcu.h"
-#include "manager/device_io.h"
-#include "manager/internal/dispatch_stats.h"
-#include "resources/internal/mutex.h"
-#include "resources/resources.h"
+#include "dbs_device/base/mutex.h"
+#include "dbs_device/bus/io_bus.h"
+#include "dbs_device/bus/rcu.h"
+#include "dbs_device/manager/device_io.h"
+#include "dbs_device/manager/internal/dispatch_stats.h"
+#include "dbs_device/resources/resources.h"
 
 namespace dbs {
 
@@ -100,9 +100,9 @@ std::ostream& operator<<(std::ostream& os, const DeviceStats& stats);
 
 struct IoManagerOptions {
   // Count reads, writes and bytes per device: one increment in the thread's own memory per
-  // dispatch, about 1.1 ns here (README.md, "What IoManager adds"). Off by default, so a
-  // dispatch writes only the thread's reader slot, as ARCHITECTURE.md's concurrency
-  // contract states. Failed accesses are counted either way.
+  // dispatch (its cost is in benchmarks/README.md). Off by default, so a dispatch writes
+  // only the thread's reader slot, as docs/architecture.md's concurrency contract states.
+  // Failed accesses are counted either way.
   bool statistics = false;
 };
 
@@ -135,14 +135,15 @@ class IoManager {
     // Adds every PIO/MMIO range of `resources` for `device`. Checks each range on its own
     // now (kInvalidArgument for a null device, an empty range or one past its space's end)
     // and against the registered ones at Commit.
-    absl::Status Register(std::shared_ptr<DeviceIo> device, absl::Span<const Resource> resources);
+    [[nodiscard]] absl::Status Register(std::shared_ptr<DeviceIo> device,
+                                        absl::Span<const Resource> resources);
     // Removes every PIO/MMIO range of `resources`; each must be registered exactly at Commit.
-    absl::Status Unregister(absl::Span<const Resource> resources);
+    [[nodiscard]] absl::Status Unregister(absl::Span<const Resource> resources);
     // Moves the registered range `from` (a PioRange or MmioRange) to `new_base`.
-    absl::Status Move(const Resource& from, uint64_t new_base);
+    [[nodiscard]] absl::Status Move(const Resource& from, uint64_t new_base);
     // Validates every change and publishes them as one generation, or returns the first
     // error and changes nothing. kFailedPrecondition if already committed or cancelled.
-    absl::Status Commit();
+    [[nodiscard]] absl::Status Commit();
     // Drops every change.
     void Cancel();
 
@@ -185,12 +186,15 @@ class IoManager {
 
   // Registers every PIO/MMIO range of `resources` for `device`, or none.
   [[nodiscard]] absl::Status RegisterDeviceIo(std::shared_ptr<DeviceIo> device,
-                                              absl::Span<const Resource> resources);
+                                              absl::Span<const Resource> resources)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Unregisters every PIO/MMIO range of `resources`, each registered exactly, or none.
-  [[nodiscard]] absl::Status UnregisterDeviceIo(absl::Span<const Resource> resources);
+  [[nodiscard]] absl::Status UnregisterDeviceIo(absl::Span<const Resource> resources)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Moves a registered range (a PCI BAR being reprogrammed): every dispatch finds the device
   // at exactly one of the two addresses, never both or neither.
-  [[nodiscard]] absl::Status MoveDeviceIo(const Resource& from, uint64_t new_base);
+  [[nodiscard]] absl::Status MoveDeviceIo(const Resource& from, uint64_t new_base)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Starts a transaction.
   Transaction Begin() { return Transaction(this); }
 
@@ -260,8 +264,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status IoManager::Dispatch(AddressSpac
 template <bool kWrite, bool kCount, typename Call>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status IoManager::DispatchWith(AddressSpace space,
                                                                          uint64_t address,
-                                                                         size_t length,
-                                                                         Call call) {
+                                                                         size_t length, Call call) {
   ReadSection section;  // held until the handler returns
   const Bus::Snapshot& snapshot = bus_.snapshot(section);
   const Bus::LookupResult hit = snapshot.Find(space, address, length);
@@ -277,7 +280,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status IoManager::DispatchWith(Address
   return absl::OkStatus();
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status IoManager::PioRead(uint16_t port, absl::Span<uint8_t> data) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status IoManager::PioRead(uint16_t port,
+                                                                    absl::Span<uint8_t> data) {
   return Dispatch<false>(AddressSpace::kPio, port, data.size(),
                          [data](DeviceIo& device, uint64_t base, uint64_t offset) {
                            device.PioRead(PioAddress{static_cast<uint16_t>(base)},
@@ -285,7 +289,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status IoManager::PioRead(uint16_t por
                          });
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status IoManager::PioWrite(uint16_t port, absl::Span<const uint8_t> data) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status IoManager::PioWrite(
+    uint16_t port, absl::Span<const uint8_t> data) {
   return Dispatch<true>(AddressSpace::kPio, port, data.size(),
                         [data](DeviceIo& device, uint64_t base, uint64_t offset) {
                           device.PioWrite(PioAddress{static_cast<uint16_t>(base)},
@@ -293,14 +298,16 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status IoManager::PioWrite(uint16_t po
                         });
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status IoManager::MmioRead(uint64_t address, absl::Span<uint8_t> data) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status IoManager::MmioRead(uint64_t address,
+                                                                     absl::Span<uint8_t> data) {
   return Dispatch<false>(AddressSpace::kMmio, address, data.size(),
                          [data](DeviceIo& device, uint64_t base, uint64_t offset) {
                            device.Read(IoAddress{base}, IoAddress{offset}, data);
                          });
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status IoManager::MmioWrite(uint64_t address, absl::Span<const uint8_t> data) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status IoManager::MmioWrite(
+    uint64_t address, absl::Span<const uint8_t> data) {
   return Dispatch<true>(AddressSpace::kMmio, address, data.size(),
                         [data](DeviceIo& device, uint64_t base, uint64_t offset) {
                           device.Write(IoAddress{base}, IoAddress{offset}, data);

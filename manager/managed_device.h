@@ -7,7 +7,8 @@
 //
 // Every handler call is serialised on one mutex (as MutexDevice does); the name and the
 // resource constraints are given at construction, and the resources received are kept for
-// GetAssignedResources.
+// GetAssignedResources. GetTrappedIoResources forwards to T's, as MutexDevice does, and
+// falls back to the assigned resources when T's is empty.
 //
 // Thread-safety: thread-safe.
 
@@ -19,9 +20,9 @@
 #include <utility>
 #include <vector>
 
-#include "manager/device_io.h"
-#include "manager/device_manager.h"
-#include "resources/resources.h"
+#include "dbs_device/manager/device_io.h"
+#include "dbs_device/manager/device_manager.h"
+#include "dbs_device/resources/resources.h"
 
 namespace dbs {
 
@@ -39,6 +40,12 @@ class ManagedDevice : public manager_internal::LockedDevice<Device, T> {
 
   std::string name() const override { return name_; }
   std::vector<ResourceConstraint> GetResourceConstraints() const override { return constraints_; }
+  // What `T` traps, when it says (a T that overrides GetTrappedIoResources to trap a part of
+  // what it was given); otherwise everything assigned, as for any Device.
+  DeviceResources GetTrappedIoResources() const override {
+    DeviceResources trapped = this->WithLock([](const T& d) { return d.GetTrappedIoResources(); });
+    return trapped.empty() ? Device::GetTrappedIoResources() : trapped;
+  }
 
  private:
   const std::string name_;

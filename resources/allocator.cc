@@ -1,4 +1,4 @@
-#include "resources/allocator.h"
+#include "dbs_device/resources/allocator.h"
 
 #include <algorithm>
 #include <array>
@@ -9,7 +9,7 @@
 
 namespace dbs {
 
-std::ostream& operator<<(std::ostream& os, const Range& range) {
+std::ostream& operator<<(std::ostream& os, const InclusiveRange& range) {
   return os << absl::StrFormat("[%#x, %#x]", range.min, range.max);
 }
 
@@ -105,8 +105,8 @@ FreeNode* Merge(FreeNode* a, FreeNode* b) {
 // at alignment 2^k. `lo_ok` / `hi_ok` say that every key of the subtree is already known to
 // be >= lo / <= hi; once both hold the summary is exact and the walk follows one path.
 template <bool kLowest>
-const FreeNode* Extreme(const FreeNode* t, uint64_t lo, uint64_t hi, bool lo_ok, bool hi_ok,
-                        int k, uint64_t size) {
+const FreeNode* Extreme(const FreeNode* t, uint64_t lo, uint64_t hi, bool lo_ok, bool hi_ok, int k,
+                        uint64_t size) {
   while (t != nullptr && t->best[k] >= size) {
     if (!lo_ok && t->start < lo) {
       t = t->right;
@@ -152,7 +152,7 @@ std::optional<uint64_t> HighestFit(uint64_t lo, uint64_t hi, uint64_t size, uint
 using allocator_internal::FreeNode;
 using allocator_internal::kMax;
 
-IntervalAllocator::IntervalAllocator(Range window)
+IntervalAllocator::IntervalAllocator(InclusiveRange window)
     : rng_state_(reinterpret_cast<uintptr_t>(this) ^ 0x9e3779b97f4a7c15ull) {
   if (window.min <= window.max) {
     window_ = window;
@@ -250,11 +250,11 @@ std::optional<uint64_t> IntervalAllocator::FindFit(const Constraint& c, uint64_t
   };
   auto inside = [&](bool lowest) -> std::optional<uint64_t> {
     if (inside_empty) return std::nullopt;
-    const FreeNode* n =
-        lowest ? allocator_internal::Extreme<true>(free_root_.get(), inside_lo, inside_hi, false,
-                                                   false, k, c.size)
-               : allocator_internal::Extreme<false>(free_root_.get(), inside_lo, inside_hi, false,
-                                                    false, k, c.size);
+    const FreeNode* n = lowest
+                            ? allocator_internal::Extreme<true>(free_root_.get(), inside_lo,
+                                                                inside_hi, false, false, k, c.size)
+                            : allocator_internal::Extreme<false>(
+                                  free_root_.get(), inside_lo, inside_hi, false, false, k, c.size);
     if (n == nullptr) return std::nullopt;
     return lowest ? LowestFit(n->start, n->end, c.size, c.align)
                   : HighestFit(n->start, n->end, c.size, c.align);
@@ -270,7 +270,7 @@ std::optional<uint64_t> IntervalAllocator::FindFit(const Constraint& c, uint64_t
   return clipped(right_edge, true);
 }
 
-absl::StatusOr<Range> IntervalAllocator::Allocate(const Constraint& c) {
+absl::StatusOr<InclusiveRange> IntervalAllocator::Allocate(const Constraint& c) {
   if (c.size == 0) {
     return absl::InvalidArgumentError("allocation of size 0");
   }
@@ -283,12 +283,12 @@ absl::StatusOr<Range> IntervalAllocator::Allocate(const Constraint& c) {
         absl::StrFormat("constraint window [%#x, %#x] has min > max", c.min, c.max));
   }
   if (c.max - c.min < c.size - 1) {
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "size %#x is larger than the window [%#x, %#x]", c.size, c.min, c.max));
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("size %#x is larger than the window [%#x, %#x]", c.size, c.min, c.max));
   }
   if (!window_.has_value() || c.max < window_->min || c.min > window_->max) {
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "window [%#x, %#x] lies outside the allocator's space", c.min, c.max));
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("window [%#x, %#x] lies outside the allocator's space", c.min, c.max));
   }
   const uint64_t lo = std::max(c.min, window_->min);
   const uint64_t hi = std::min(c.max, window_->max);
@@ -296,8 +296,8 @@ absl::StatusOr<Range> IntervalAllocator::Allocate(const Constraint& c) {
   std::optional<uint64_t> start;
   if (c.policy == AllocPolicy::kExactMatch) {
     if (c.min % c.align != 0) {
-      return absl::ResourceExhaustedError(absl::StrFormat(
-          "exact address %#x is not aligned to %#x", c.min, c.align));
+      return absl::ResourceExhaustedError(
+          absl::StrFormat("exact address %#x is not aligned to %#x", c.min, c.align));
     }
     const FreeNode* n = FreeRangeContaining(c.min);
     if (n != nullptr && c.min >= lo && std::min(n->end, hi) - c.min >= c.size - 1) {
@@ -310,26 +310,26 @@ absl::StatusOr<Range> IntervalAllocator::Allocate(const Constraint& c) {
     return absl::ResourceExhaustedError(absl::StrFormat(
         "no free range of size %#x aligned to %#x in [%#x, %#x]", c.size, c.align, c.min, c.max));
   }
-  const Range range{*start, *start + (c.size - 1)};
+  const InclusiveRange range{*start, *start + (c.size - 1)};
   Carve(*FreeRangeContaining(range.min), range.min, range.max);
   return range;
 }
 
-absl::Status IntervalAllocator::Reserve(const Range& range) {
+absl::Status IntervalAllocator::Reserve(const InclusiveRange& range) {
   if (range.min > range.max) {
     return absl::InvalidArgumentError(
         absl::StrFormat("range [%#x, %#x] has min > max", range.min, range.max));
   }
   const FreeNode* n = FreeRangeContaining(range.min);
   if (n == nullptr || n->end < range.max) {
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "range [%#x, %#x] is not entirely free", range.min, range.max));
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("range [%#x, %#x] is not entirely free", range.min, range.max));
   }
   Carve(*n, range.min, range.max);
   return absl::OkStatus();
 }
 
-absl::Status IntervalAllocator::Free(const Range& range) {
+absl::Status IntervalAllocator::Free(const InclusiveRange& range) {
   if (range.min > range.max) {
     return absl::InvalidArgumentError(
         absl::StrFormat("range [%#x, %#x] has min > max", range.min, range.max));
@@ -359,19 +359,19 @@ absl::Status IntervalAllocator::Free(const Range& range) {
   return absl::OkStatus();
 }
 
-bool IntervalAllocator::IsAllocated(const Range& range) const {
+bool IntervalAllocator::IsAllocated(const InclusiveRange& range) const {
   auto it = allocated_.find(range.min);
   return it != allocated_.end() && it->second == range.max;
 }
 
-bool IntervalAllocator::IsFree(const Range& range) const {
+bool IntervalAllocator::IsFree(const InclusiveRange& range) const {
   if (range.min > range.max) return false;
   const FreeNode* n = FreeRangeContaining(range.min);
   return n != nullptr && n->end >= range.max;
 }
 
-std::vector<Range> IntervalAllocator::FreeRanges() const {
-  std::vector<Range> out;
+std::vector<InclusiveRange> IntervalAllocator::FreeRanges() const {
+  std::vector<InclusiveRange> out;
   std::vector<const FreeNode*> stack;
   const FreeNode* t = free_root_.get();
   while (t != nullptr || !stack.empty()) {
@@ -381,29 +381,29 @@ std::vector<Range> IntervalAllocator::FreeRanges() const {
     }
     t = stack.back();
     stack.pop_back();
-    out.push_back(Range{t->start, t->end});
+    out.push_back(InclusiveRange{t->start, t->end});
     t = t->right;
   }
   return out;
 }
 
-std::vector<Range> IntervalAllocator::AllocatedRanges() const {
-  std::vector<Range> out;
+std::vector<InclusiveRange> IntervalAllocator::AllocatedRanges() const {
+  std::vector<InclusiveRange> out;
   out.reserve(allocated_.size());
-  for (const auto& [start, end] : allocated_) out.push_back(Range{start, end});
+  for (const auto& [start, end] : allocated_) out.push_back(InclusiveRange{start, end});
   return out;
 }
 
 // ---------------------------------------------------------------------------------------
 
 IdAllocator::IdAllocator(uint32_t first, uint32_t last)
-    : first_(first), last_(last), ids_(Range{first, last}) {}
+    : first_(first), last_(last), ids_(InclusiveRange{first, last}) {}
 
 absl::Status IdAllocator::CheckInside(uint64_t id, uint64_t count) const {
   if (count == 0) return absl::InvalidArgumentError("count of 0 IDs");
   if (id < first_ || id > last_ || last_ - id < count - 1) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "IDs %u..%u are outside the pool [%u, %u]", id, id + count - 1, first_, last_));
+    return absl::InvalidArgumentError(absl::StrFormat("IDs %u..%u are outside the pool [%u, %u]",
+                                                      id, id + count - 1, first_, last_));
   }
   return absl::OkStatus();
 }
@@ -421,7 +421,7 @@ absl::StatusOr<uint32_t> IdAllocator::AllocateBlock(uint32_t count, uint32_t ali
     c.min = *first_id;
     c.policy = AllocPolicy::kExactMatch;
   }
-  absl::StatusOr<Range> range = ids_.Allocate(c);
+  absl::StatusOr<InclusiveRange> range = ids_.Allocate(c);
   if (!range.ok()) return range.status();
   return static_cast<uint32_t>(range->min);
 }
@@ -435,8 +435,7 @@ absl::StatusOr<uint32_t> IdAllocator::AllocateShared(std::optional<uint32_t> id)
     absl::StatusOr<uint32_t> taken = Allocate(id);
     if (!taken.ok()) {
       if (taken.status().code() == absl::StatusCode::kResourceExhausted) {
-        return absl::ResourceExhaustedError(
-            absl::StrFormat("ID %u is held exclusively", *id));
+        return absl::ResourceExhaustedError(absl::StrFormat("ID %u is held exclusively", *id));
       }
       return taken.status();
     }
@@ -467,7 +466,7 @@ absl::Status IdAllocator::Free(uint32_t id) {
     if (--it->second > 0) return absl::OkStatus();
     share_count_.erase(it);
   }
-  return ids_.Free(Range{id, id});
+  return ids_.Free(InclusiveRange{id, id});
 }
 
 absl::Status IdAllocator::FreeBlock(uint32_t first_id, uint32_t count) {
@@ -476,10 +475,10 @@ absl::Status IdAllocator::FreeBlock(uint32_t first_id, uint32_t count) {
     return absl::NotFoundError(absl::StrFormat("block %u+%u is not allocated", first_id, count));
   }
   if (count == 1 && share_count_.contains(first_id)) return Free(first_id);
-  return ids_.Free(Range{first_id, uint64_t{first_id} + count - 1});
+  return ids_.Free(InclusiveRange{first_id, uint64_t{first_id} + count - 1});
 }
 
-bool IdAllocator::IsFree(uint32_t id) const { return ids_.IsFree(Range{id, id}); }
+bool IdAllocator::IsFree(uint32_t id) const { return ids_.IsFree(InclusiveRange{id, id}); }
 
 uint32_t IdAllocator::ShareCount(uint32_t id) const {
   auto it = share_count_.find(id);

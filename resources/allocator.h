@@ -49,13 +49,15 @@
 namespace dbs {
 
 // An inclusive range [min, max] of a 64-bit space.
-struct Range {
+struct InclusiveRange {
   uint64_t min = 0;
   uint64_t max = 0;
 
-  friend bool operator==(const Range&, const Range&) = default;
+  friend bool operator==(const InclusiveRange&, const InclusiveRange&) = default;
 };
-std::ostream& operator<<(std::ostream& os, const Range& range);
+std::ostream& operator<<(std::ostream& os, const InclusiveRange& range);
+// The name of earlier releases, kept so code written against them compiles.
+using Range = InclusiveRange;
 
 enum class AllocPolicy {
   kFirstMatch,  // the lowest fitting address
@@ -85,7 +87,7 @@ class IntervalAllocator {
   // An allocator whose free space is all of `window`.
   // REQUIRES: window.min <= window.max (otherwise the allocator is empty: every allocation
   // fails with kResourceExhausted).
-  explicit IntervalAllocator(Range window);
+  explicit IntervalAllocator(InclusiveRange window);
   ~IntervalAllocator();
   IntervalAllocator(IntervalAllocator&&) noexcept;
   IntervalAllocator& operator=(IntervalAllocator&&) noexcept;
@@ -94,31 +96,32 @@ class IntervalAllocator {
 
   // Allocates a range per `constraint`. kInvalidArgument for a malformed constraint,
   // kResourceExhausted when nothing fits. O(log n).
-  [[nodiscard]] absl::StatusOr<Range> Allocate(const Constraint& constraint);
+  [[nodiscard]] absl::StatusOr<InclusiveRange> Allocate(const Constraint& constraint);
 
   // Returns an allocated (or reserved) range; it must match an allocation exactly.
   // kNotFound otherwise, kInvalidArgument if min > max. O(log n).
-  [[nodiscard]] absl::Status Free(const Range& range);
+  [[nodiscard]] absl::Status Free(const InclusiveRange& range);
 
   // Takes a specific range, which must be entirely free and inside the window
   // (kResourceExhausted otherwise; kInvalidArgument if min > max). Freed like an allocation.
-  [[nodiscard]] absl::Status Reserve(const Range& range);
+  [[nodiscard]] absl::Status Reserve(const InclusiveRange& range);
 
   // True if `range` is exactly an allocated range.
-  bool IsAllocated(const Range& range) const;
+  bool IsAllocated(const InclusiveRange& range) const;
   // True if every unit of `range` is free.
-  bool IsFree(const Range& range) const;
+  bool IsFree(const InclusiveRange& range) const;
   // The free ranges, coalesced, in ascending order. O(n).
-  std::vector<Range> FreeRanges() const;
+  std::vector<InclusiveRange> FreeRanges() const;
   // The allocated ranges in ascending order. O(n).
-  std::vector<Range> AllocatedRanges() const;
+  std::vector<InclusiveRange> AllocatedRanges() const;
   size_t free_range_count() const { return free_count_; }
   size_t allocated_range_count() const { return allocated_.size(); }
   // The space this allocator manages; nullopt if it was constructed empty.
-  std::optional<Range> window() const { return window_; }
+  std::optional<InclusiveRange> window() const { return window_; }
 
  private:
-  using NodePtr = std::unique_ptr<allocator_internal::FreeNode, allocator_internal::FreeNodeDeleter>;
+  using NodePtr =
+      std::unique_ptr<allocator_internal::FreeNode, allocator_internal::FreeNodeDeleter>;
 
   // The free range containing `address`, if any.
   const allocator_internal::FreeNode* FreeRangeContaining(uint64_t address) const;
@@ -128,7 +131,7 @@ class IntervalAllocator {
   // Removes [start, end] from the free range that contains it.
   void Carve(const allocator_internal::FreeNode& node, uint64_t start, uint64_t end);
 
-  std::optional<Range> window_;
+  std::optional<InclusiveRange> window_;
   NodePtr free_root_;
   size_t free_count_ = 0;
   uint64_t rng_state_;

@@ -1,4 +1,4 @@
-#include "resources/resource_manager.h"
+#include "dbs_device/resources/resource_manager.h"
 
 #include <bit>
 #include <limits>
@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "resources/internal/overloaded.h"
+#include "dbs_device/base/overloaded.h"
 
 namespace dbs {
 
@@ -16,7 +16,7 @@ namespace {
 
 constexpr uint32_t kMaxPciMsiVectors = 32;
 
-IdAllocator MakeIdPool(const Range& range) {
+IdAllocator MakeIdPool(const InclusiveRange& range) {
   constexpr uint64_t kMax32 = std::numeric_limits<uint32_t>::max();
   if (range.min > range.max || range.max > kMax32) return IdAllocator(1, 0);
   return IdAllocator(static_cast<uint32_t>(range.min), static_cast<uint32_t>(range.max));
@@ -34,27 +34,26 @@ Constraint MakeConstraint(uint64_t size, uint64_t align, const std::optional<Win
 }
 
 // The inclusive range of `size` units at `base`; nullopt if empty or wrapping past 2^64.
-std::optional<Range> RangeOf(uint64_t base, uint64_t size) {
+std::optional<InclusiveRange> RangeOf(uint64_t base, uint64_t size) {
   if (size == 0 || base + (size - 1) < base) return std::nullopt;
-  return Range{base, base + (size - 1)};
+  return InclusiveRange{base, base + (size - 1)};
 }
 
 absl::Status WithContext(const absl::Status& status, const ResourceConstraint& constraint) {
-  return absl::Status(status.code(),
-                      absl::StrCat(ToString(constraint), ": ", status.message()));
+  return absl::Status(status.code(), absl::StrCat(ToString(constraint), ": ", status.message()));
 }
 
 }  // namespace
 
 ResourceManager::ResourceManager(const ResourceManagerConfig& config)
-    : pools_{IntervalAllocator(config.pio.max <= 0xffff ? config.pio : Range{1, 0}),
+    : pools_{IntervalAllocator(config.pio.max <= 0xffff ? config.pio : InclusiveRange{1, 0}),
              {},
              IntervalAllocator(config.mem),
              MakeIdPool(config.legacy_irq),
              MakeIdPool(config.msi),
              MakeIdPool(config.kvm_mem_slots)} {
   internal::MutexLock lock(&mu_);
-  for (const Range& window : config.mmio) pools_.mmio.emplace_back(window);
+  for (const InclusiveRange& window : config.mmio) pools_.mmio.emplace_back(window);
 }
 
 ResourceManagerConfig ResourceManager::X86DefaultConfig() {
@@ -75,16 +74,17 @@ absl::StatusOr<Resource> ResourceManager::AllocateOne(Pools& p,
   return std::visit(
       Overloaded{
           [&](const PioConstraint& c) -> absl::StatusOr<Resource> {
-            absl::StatusOr<Range> r =
+            absl::StatusOr<InclusiveRange> r =
                 p.pio.Allocate(MakeConstraint(c.size.raw_value(), c.align.raw_value(), c.range));
             if (!r.ok()) return r.status();
             return PioRange{static_cast<uint16_t>(r->min), c.size};
           },
           [&](const MmioConstraint& c) -> absl::StatusOr<Resource> {
-            const Constraint want = MakeConstraint(c.size.raw_value(), c.align.raw_value(), c.range);
+            const Constraint want =
+                MakeConstraint(c.size.raw_value(), c.align.raw_value(), c.range);
             absl::Status last = absl::ResourceExhaustedError("no MMIO window is configured");
             for (IntervalAllocator& window : p.mmio) {
-              absl::StatusOr<Range> r = window.Allocate(want);
+              absl::StatusOr<InclusiveRange> r = window.Allocate(want);
               if (r.ok()) return MmioRange{r->min, c.size};
               // A malformed constraint is malformed in every window.
               if (r.status().code() == absl::StatusCode::kInvalidArgument) return r.status();
@@ -93,7 +93,7 @@ absl::StatusOr<Resource> ResourceManager::AllocateOne(Pools& p,
             return last;
           },
           [&](const MemConstraint& c) -> absl::StatusOr<Resource> {
-            absl::StatusOr<Range> r =
+            absl::StatusOr<InclusiveRange> r =
                 p.mem.Allocate(MakeConstraint(c.size.raw_value(), c.align.raw_value(), c.range));
             if (!r.ok()) return r.status();
             return MemRange{r->min, c.size};
@@ -163,10 +163,11 @@ absl::Status ResourceManager::ReserveOne(Pools& p, const Resource& resource) {
           [&](const PioRange& r) -> absl::Status {
             if (r.size.raw_value() == 0) return absl::InvalidArgumentError("PIO range of size 0");
             const uint64_t base = r.base.raw_value();
-            return p.pio.Reserve(Range{base, base + r.size.raw_value() - 1});
+            return p.pio.Reserve(InclusiveRange{base, base + r.size.raw_value() - 1});
           },
           [&](const MmioRange& r) -> absl::Status {
-            const std::optional<Range> range = RangeOf(r.base.raw_value(), r.size.raw_value());
+            const std::optional<InclusiveRange> range =
+                RangeOf(r.base.raw_value(), r.size.raw_value());
             if (!range.has_value()) {
               return absl::InvalidArgumentError(absl::StrCat(ToString(r), " is empty or wraps"));
             }
@@ -177,7 +178,8 @@ absl::Status ResourceManager::ReserveOne(Pools& p, const Resource& resource) {
                 absl::StrCat(ToString(r), " is not free in any window"));
           },
           [&](const MemRange& r) -> absl::Status {
-            const std::optional<Range> range = RangeOf(r.base.raw_value(), r.size.raw_value());
+            const std::optional<InclusiveRange> range =
+                RangeOf(r.base.raw_value(), r.size.raw_value());
             if (!range.has_value()) {
               return absl::InvalidArgumentError(absl::StrCat(ToString(r), " is empty or wraps"));
             }
@@ -201,17 +203,19 @@ absl::Status ResourceManager::FreeOne(Pools& p, const Resource& resource) {
           [&](const PioRange& r) -> absl::Status {
             if (r.size.raw_value() == 0) return absl::NotFoundError("PIO range of size 0");
             const uint64_t base = r.base.raw_value();
-            return p.pio.Free(Range{base, base + r.size.raw_value() - 1});
+            return p.pio.Free(InclusiveRange{base, base + r.size.raw_value() - 1});
           },
           [&](const MmioRange& r) -> absl::Status {
-            const std::optional<Range> range = RangeOf(r.base.raw_value(), r.size.raw_value());
+            const std::optional<InclusiveRange> range =
+                RangeOf(r.base.raw_value(), r.size.raw_value());
             for (IntervalAllocator& window : p.mmio) {
               if (range.has_value() && window.IsAllocated(*range)) return window.Free(*range);
             }
             return absl::NotFoundError(absl::StrCat(ToString(r), " is not allocated"));
           },
           [&](const MemRange& r) -> absl::Status {
-            const std::optional<Range> range = RangeOf(r.base.raw_value(), r.size.raw_value());
+            const std::optional<InclusiveRange> range =
+                RangeOf(r.base.raw_value(), r.size.raw_value());
             if (!range.has_value()) {
               return absl::NotFoundError(absl::StrCat(ToString(r), " is not allocated"));
             }
@@ -251,8 +255,7 @@ absl::Status ResourceManager::FreeDeviceResources(const DeviceResources& resourc
     absl::Status status = FreeOne(pools_, resource);
     if (!status.ok()) {
       UndoFrees(freed);
-      return absl::Status(status.code(),
-                          absl::StrCat(ToString(resource), ": ", status.message()));
+      return absl::Status(status.code(), absl::StrCat(ToString(resource), ": ", status.message()));
     }
     freed.push_back({resource, was_shared});
   }
@@ -266,8 +269,7 @@ absl::Status ResourceManager::ReserveResources(absl::Span<const Resource> resour
     absl::Status status = ReserveOne(pools_, resource);
     if (!status.ok()) {
       UndoTakes(taken);
-      return absl::Status(status.code(),
-                          absl::StrCat(ToString(resource), ": ", status.message()));
+      return absl::Status(status.code(), absl::StrCat(ToString(resource), ": ", status.message()));
     }
     taken.push_back(resource);
   }

@@ -38,20 +38,20 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "resources/allocator.h"
-#include "resources/internal/mutex.h"
-#include "resources/resources.h"
+#include "dbs_device/base/mutex.h"
+#include "dbs_device/resources/allocator.h"
+#include "dbs_device/resources/resources.h"
 
 namespace dbs {
 
 // The pools of a ResourceManager. Ranges are inclusive.
 struct ResourceManagerConfig {
-  Range pio{0, 0xffff};
-  std::vector<Range> mmio;  // tried in order
-  Range mem{0, 0};
-  Range legacy_irq{0, 23};
-  Range msi{24, 4095};
-  Range kvm_mem_slots{0, 32763};
+  InclusiveRange pio{0, 0xffff};
+  std::vector<InclusiveRange> mmio;  // tried in order
+  InclusiveRange mem{0, 0};
+  InclusiveRange legacy_irq{0, 23};
+  InclusiveRange msi{24, 4095};
+  InclusiveRange kvm_mem_slots{0, 32763};
 };
 
 class ResourceManager {

@@ -1,11 +1,11 @@
-#include "resources/resources.h"
+#include "dbs_device/resources/resources.h"
 
 #include <limits>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "resources/internal/overloaded.h"
+#include "dbs_device/base/overloaded.h"
 
 namespace dbs {
 
@@ -147,9 +147,7 @@ const T* FirstOf(absl::Span<const Resource> resources) {
 
 std::vector<PioRange> DeviceResources::PioRanges() const { return AllOf<PioRange>(resources_); }
 
-std::vector<MmioRange> DeviceResources::MmioRanges() const {
-  return AllOf<MmioRange>(resources_);
-}
+std::vector<MmioRange> DeviceResources::MmioRanges() const { return AllOf<MmioRange>(resources_); }
 
 std::vector<MemRange> DeviceResources::MemRanges() const { return AllOf<MemRange>(resources_); }
 
@@ -167,9 +165,7 @@ std::optional<MsiIrq> DeviceResources::FirstMsi(MsiIrqType type) const {
   return std::nullopt;
 }
 
-std::optional<MsiIrq> DeviceResources::PciMsiIrqs() const {
-  return FirstMsi(MsiIrqType::kPciMsi);
-}
+std::optional<MsiIrq> DeviceResources::PciMsiIrqs() const { return FirstMsi(MsiIrqType::kPciMsi); }
 
 std::optional<MsiIrq> DeviceResources::PciMsixIrqs() const {
   return FirstMsi(MsiIrqType::kPciMsix);

@@ -63,7 +63,8 @@ struct PioSizeTag;
 }  // namespace resources_internal
 
 // An address on the 64-bit I/O bus (MMIO, or an offset inside a range).
-class IoAddress : public resources_internal::StrongValue<uint64_t, resources_internal::IoAddressTag> {
+class IoAddress
+    : public resources_internal::StrongValue<uint64_t, resources_internal::IoAddressTag> {
  public:
   using StrongValue::StrongValue;
 };
@@ -75,7 +76,8 @@ class IoSize : public resources_internal::StrongValue<uint64_t, resources_intern
 };
 
 // An x86 I/O port number.
-class PioAddress : public resources_internal::StrongValue<uint16_t, resources_internal::PioAddressTag> {
+class PioAddress
+    : public resources_internal::StrongValue<uint16_t, resources_internal::PioAddressTag> {
  public:
   using StrongValue::StrongValue;
 
@@ -107,22 +109,22 @@ std::ostream& operator<<(std::ostream& os, PioSize value);
 
 // `size` ports starting at `base`.
 struct PioRange {
-  PioAddress base;
-  PioSize size;
+  PioAddress base{};
+  PioSize size{};
   friend bool operator==(const PioRange&, const PioRange&) = default;
 };
 
 // `size` bytes of MMIO space starting at `base`.
 struct MmioRange {
-  IoAddress base;
-  IoSize size;
+  IoAddress base{};
+  IoSize size{};
   friend bool operator==(const MmioRange&, const MmioRange&) = default;
 };
 
 // `size` bytes of guest memory starting at guest-physical `base`.
 struct MemRange {
-  IoAddress base;
-  IoSize size;
+  IoAddress base{};
+  IoSize size{};
   friend bool operator==(const MemRange&, const MemRange&) = default;
 };
 
@@ -158,8 +160,8 @@ struct KvmMemSlot {
   friend bool operator==(const KvmMemSlot&, const KvmMemSlot&) = default;
 };
 
-using Resource = std::variant<PioRange, MmioRange, MemRange, LegacyIrq, MsiIrq, MacAddress,
-                              KvmMemSlot>;
+using Resource =
+    std::variant<PioRange, MmioRange, MemRange, LegacyIrq, MsiIrq, MacAddress, KvmMemSlot>;
 
 // "PIO 0x3f8+0x8", "MMIO 0xd0000000+0x1000", "IRQ 4", ... for messages and logs.
 std::string ToString(const Resource& resource);
@@ -217,37 +219,37 @@ std::ostream& operator<<(std::ostream& os, const DeviceResources& resources);
 // An inclusive window [min, max] that an allocation must fall inside.
 template <typename Address>
 struct AddressWindow {
-  Address min;
-  Address max;
+  Address min{};
+  Address max{};
   friend bool operator==(const AddressWindow&, const AddressWindow&) = default;
 };
 
 // `size` ports aligned to `align`, inside `range` if given (else anywhere in the PIO pool).
 struct PioConstraint {
-  PioSize size;
+  PioSize size{};
   PioSize align = 1;
-  std::optional<AddressWindow<PioAddress>> range;
+  std::optional<AddressWindow<PioAddress>> range = std::nullopt;
 };
 
 // `size` bytes of MMIO space aligned to `align`, inside `range` if given.
 struct MmioConstraint {
-  IoSize size;
+  IoSize size{};
   IoSize align = 0x1000;
-  std::optional<AddressWindow<IoAddress>> range;
+  std::optional<AddressWindow<IoAddress>> range = std::nullopt;
 };
 
 // `size` bytes of guest memory aligned to `align`, inside `range` if given.
 struct MemConstraint {
-  IoSize size;
+  IoSize size{};
   IoSize align = 0x1000;
-  std::optional<AddressWindow<IoAddress>> range;
+  std::optional<AddressWindow<IoAddress>> range = std::nullopt;
 };
 
 // One legacy IRQ: `irq` if given, else any free one. With `shared`, the IRQ may also be
 // given to other devices that ask for sharing (it is reference counted); without it, the
 // IRQ is exclusive.
 struct LegacyIrqConstraint {
-  std::optional<uint32_t> irq;
+  std::optional<uint32_t> irq = std::nullopt;
   bool shared = false;
 };
 
@@ -269,7 +271,7 @@ struct GenericIrqConstraint {
 // `count` KVM memory slots, consecutive; starting exactly at `first` if given.
 struct KvmMemSlotConstraint {
   uint32_t count = 1;
-  std::optional<uint32_t> first;
+  std::optional<uint32_t> first = std::nullopt;
 };
 
 using ResourceConstraint =

@@ -25,14 +25,21 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/base/config.h"
-#include "bus/rcu.h"
-#include "manager/device_manager.h"
-#include "manager/io_manager.h"
-#include "resources/resource_manager.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "dbs_device/bus/rcu.h"
+#include "dbs_device/manager/device_manager.h"
+#include "dbs_device/manager/io_manager.h"
+#include "dbs_device/resources/resource_manager.h"
+
+ABSL_FLAG(double, seconds, 30, "how long to run");
+ABSL_FLAG(int, vcpus, 2, "dispatching threads");
 
 namespace dbs {
 namespace {
@@ -44,7 +51,9 @@ class SoakDevice : public Device {
       : id_(id), constraints_(std::move(constraints)) {}
   std::string name() const override { return "soak"; }
   std::vector<ResourceConstraint> GetResourceConstraints() const override { return constraints_; }
-  void Read(IoAddress, IoAddress offset, absl::Span<uint8_t> data) override { Answer(offset.raw_value(), data); }
+  void Read(IoAddress, IoAddress offset, absl::Span<uint8_t> data) override {
+    Answer(offset.raw_value(), data);
+  }
   void PioRead(PioAddress, PioAddress offset, absl::Span<uint8_t> data) override {
     Answer(offset.raw_value(), data);
   }
@@ -121,7 +130,9 @@ int Run(double seconds, int vcpus) {
         while (!stop.load(std::memory_order_relaxed)) {
           const int i = rng() % kStable;
           const uint64_t offset = rng() % 8;
-          if (!io.PioRead(static_cast<uint16_t>(stable_at[i].first + offset), absl::MakeSpan(&byte, 1)).ok()) {
+          if (!io.PioRead(static_cast<uint16_t>(stable_at[i].first + offset),
+                          absl::MakeSpan(&byte, 1))
+                   .ok()) {
             a_lost.fetch_add(1);
           } else if (byte != stable[i]->Expected(offset)) {
             a_wrong.fetch_add(1);
@@ -132,9 +143,12 @@ int Run(double seconds, int vcpus) {
             a_wrong.fetch_add(1);
           }
           // The hotplug areas: devices come and go.
-          if (io.MmioRead(0x4000000000 + (rng() % 64) * 0x1000, absl::MakeSpan(&byte, 1)).ok()) ++hits;
+          if (io.MmioRead(0x4000000000 + (rng() % 64) * 0x1000, absl::MakeSpan(&byte, 1)).ok())
+            ++hits;
           // Where DeviceManager places its hot-plugged device, after the stable ones.
-          if (io.MmioRead(stable_at.back().second + 0x1000 * (1 + rng() % 2), absl::MakeSpan(&byte, 1)).ok()) {
+          if (io.MmioRead(stable_at.back().second + 0x1000 * (1 + rng() % 2),
+                          absl::MakeSpan(&byte, 1))
+                  .ok()) {
             ++hits;
           }
           n += 4;
@@ -215,12 +229,12 @@ int Run(double seconds, int vcpus) {
         warmed = true;
       }
       if (now >= next_report) {
-        std::printf("soak: %5.0f s  hot-adds %llu  transactions %llu  moves %llu  heap %ld KiB  "
-                    "rss %ld KiB\n",
-                    elapsed, static_cast<unsigned long long>(a_adds.load()),
-                    static_cast<unsigned long long>(a_tx.load()),
-                    static_cast<unsigned long long>(a_moves.load()), HeapInUseKiB(),
-                    ResidentKiB());
+        std::printf(
+            "soak: %5.0f s  hot-adds %llu  transactions %llu  moves %llu  heap %ld KiB  "
+            "rss %ld KiB\n",
+            elapsed, static_cast<unsigned long long>(a_adds.load()),
+            static_cast<unsigned long long>(a_tx.load()),
+            static_cast<unsigned long long>(a_moves.load()), HeapInUseKiB(), ResidentKiB());
         std::fflush(stdout);
         next_report += std::chrono::seconds(2);
       }
@@ -256,9 +270,10 @@ int Run(double seconds, int vcpus) {
   std::printf("  snapshots and entries retired %llu, reclaimed %llu\n",
               static_cast<unsigned long long>(final_stats.retired),
               static_cast<unsigned long long>(final_stats.reclaimed));
-  std::printf("  heap in use after warm-up %ld KiB, at the end %ld KiB; resident set %ld KiB, "
-              "%ld KiB\n",
-              heap_after_warmup, heap_final, rss_after_warmup, rss_final);
+  std::printf(
+      "  heap in use after warm-up %ld KiB, at the end %ld KiB; resident set %ld KiB, "
+      "%ld KiB\n",
+      heap_after_warmup, heap_final, rss_after_warmup, rss_final);
   bool ok = lost == 0 && wrong == 0 && called_after_removal == 0 &&
             final_stats.retired == final_stats.reclaimed && dispatches > 0 && adds > 0 &&
             transactions > 0;
@@ -284,17 +299,15 @@ int Run(double seconds, int vcpus) {
 
 int main(int argc, char** argv) {
   mallopt(M_ARENA_MAX, 1);  // one arena, so mallinfo2 counts every thread's allocations
-  double seconds = 30;
-  int vcpus = 2;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--seconds=", 10) == 0) {
-      seconds = std::atof(argv[i] + 10);
-    } else if (std::strncmp(argv[i], "--vcpus=", 8) == 0) {
-      vcpus = std::max(1, std::atoi(argv[i] + 8));
-    } else {
-      std::fprintf(stderr, "usage: %s [--seconds=N] [--vcpus=N]\n", argv[0]);
-      return 2;
-    }
+  absl::SetProgramUsageMessage(
+      "Hot-plugs under continuous dispatch and checks nothing is lost or called after removal.\n"
+      "  ./bazelw run -c opt //tests:soak -- --seconds=600");
+  absl::ParseCommandLine(argc, argv);
+  const double seconds = absl::GetFlag(FLAGS_seconds);
+  const int vcpus = absl::GetFlag(FLAGS_vcpus);
+  if (!(seconds > 0) || vcpus < 1) {
+    std::fprintf(stderr, "soak: --seconds must be positive and --vcpus at least 1\n");
+    return 2;
   }
   return dbs::Run(seconds, vcpus);
 }

@@ -27,9 +27,9 @@
 #include <vector>
 
 #include "absl/container/btree_map.h"
-#include "benchmarks/internal/harness.h"
-#include "bus/io_bus.h"
-#include "manager/io_manager.h"
+#include "dbs_device/benchmarks/internal/harness.h"
+#include "dbs_device/bus/io_bus.h"
+#include "dbs_device/manager/io_manager.h"
 
 namespace dbs::bench {
 
@@ -208,7 +208,8 @@ class IoManagerDesignT : public DesignBase {
   void Build(const std::vector<BenchRange>& ranges) {
     IoManager::Transaction tx = io_.Begin();
     for (const BenchRange& r : ranges) {
-      if (!tx.Register(std::make_shared<ConstantDevice>(r.base), {MmioRange{r.base, r.size}}).ok()) {
+      if (!tx.Register(std::make_shared<ConstantDevice>(r.base), {MmioRange{r.base, r.size}})
+               .ok()) {
         std::abort();
       }
     }

@@ -29,10 +29,10 @@
 #include <vector>
 
 #include "absl/container/btree_map.h"
-#include "benchmarks/internal/harness.h"
-#include "bus/io_bus.h"
-#include "manager/device_io.h"
-#include "manager/io_manager.h"
+#include "dbs_device/benchmarks/internal/harness.h"
+#include "dbs_device/bus/io_bus.h"
+#include "dbs_device/manager/device_io.h"
+#include "dbs_device/manager/io_manager.h"
 
 namespace dbs::bench {
 
@@ -82,9 +82,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CallDevice(DeviceIo& device, AddressSpa
 
 // Finds and calls, as every baseline does.
 template <typename Map>
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool DispatchIn(const Map& map, AddressSpace space,
-                                                    bool write, uint64_t address,
-                                                    absl::Span<uint8_t> data) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool DispatchIn(const Map& map, AddressSpace space, bool write,
+                                                    uint64_t address, absl::Span<uint8_t> data) {
   auto it = map.upper_bound(address);
   if (it == map.begin()) return false;
   --it;
@@ -94,7 +93,6 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool DispatchIn(const Map& map, AddressSpace
   CallDevice(*it->second.device, space, write, it->first, address - it->first, data);
   return true;
 }
-
 
 template <typename Map>
 using SpaceMaps = std::array<Map, kAddressSpaces>;
@@ -272,10 +270,10 @@ class IoManagerDispatchT : public DispatchDesign<IoManagerDispatchT<kStatistics>
   void Build(const std::vector<Registration>& regs) {
     IoManager::Transaction tx = io_.Begin();
     for (const Registration& r : regs) {
-      const Resource range = r.space == AddressSpace::kPio
-                                 ? Resource{PioRange{static_cast<uint16_t>(r.base),
-                                                     static_cast<uint16_t>(r.size)}}
-                                 : Resource{MmioRange{r.base, r.size}};
+      const Resource range =
+          r.space == AddressSpace::kPio
+              ? Resource{PioRange{static_cast<uint16_t>(r.base), static_cast<uint16_t>(r.size)}}
+              : Resource{MmioRange{r.base, r.size}};
       if (!tx.Register(r.device, {range}).ok()) std::abort();
     }
     if (!tx.Commit().ok()) std::abort();
@@ -285,9 +283,8 @@ class IoManagerDispatchT : public DispatchDesign<IoManagerDispatchT<kStatistics>
     return DispatchThrough(io_, space, write, address, data);
   }
   void Republish() {
-    const Resource hot = this->space_ == AddressSpace::kPio
-                             ? Resource{PioRange{kHotplugBase, 8}}
-                             : Resource{MmioRange{kHotplugBase, 8}};
+    const Resource hot = this->space_ == AddressSpace::kPio ? Resource{PioRange{kHotplugBase, 8}}
+                                                            : Resource{MmioRange{kHotplugBase, 8}};
     if (!io_.UnregisterDeviceIo({hot}).ok()) {
       (void)io_.RegisterDeviceIo(hotplug_, {hot});
     }

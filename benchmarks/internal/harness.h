@@ -23,16 +23,16 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <random>
 #include <set>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "absl/types/span.h"
-#include "manager/device_io.h"
+#include "dbs_device/manager/device_io.h"
 
 namespace dbs::bench {
 
@@ -151,8 +151,7 @@ struct RunResult {
 };
 
 template <typename Design>
-RunResult RunLookups(Design& design, const std::vector<uint64_t>& addresses,
-                     const RunSpec& spec) {
+RunResult RunLookups(Design& design, const std::vector<uint64_t>& addresses, const RunSpec& spec) {
   std::atomic<int> ready{0};
   std::atomic<bool> go{false};
   std::atomic<bool> stop_writer{false};

@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "benchmarks/internal/harness.h"
-#include "bus/io_bus.h"
+#include "dbs_device/benchmarks/internal/harness.h"
+#include "dbs_device/bus/io_bus.h"
 
 namespace dbs::bench {
 
@@ -20,13 +20,13 @@ inline constexpr const char* kUrcuQsbrName = "liburcu qsbr + btree";
 inline constexpr const char* kUrcuMembName = "liburcu memb + btree";
 inline constexpr const char* kUrcuBpName = "liburcu bp + IoBus index";
 
-RunResult RunUrcuQsbr(const std::vector<BenchRange>& ranges,
-                      const std::vector<uint64_t>& addresses, const RunSpec& spec);
-RunResult RunUrcuMemb(const std::vector<BenchRange>& ranges,
-                      const std::vector<uint64_t>& addresses, const RunSpec& spec);
+RunResult RunUrcuQsbr(const std::vector<BenchRange>& ranges, const std::vector<uint64_t>& addresses,
+                      const RunSpec& spec);
+RunResult RunUrcuMemb(const std::vector<BenchRange>& ranges, const std::vector<uint64_t>& addresses,
+                      const RunSpec& spec);
 // liburcu's bulletproof flavour (no registration) guarding IoBus's own persistent tree.
-RunResult RunUrcuBp(const std::vector<BenchRange>& ranges,
-                    const std::vector<uint64_t>& addresses, const RunSpec& spec);
+RunResult RunUrcuBp(const std::vector<BenchRange>& ranges, const std::vector<uint64_t>& addresses,
+                    const RunSpec& spec);
 // CPU ns of an empty urcu-bp read section, over `sections` of them.
 double UrcuBpEmptySectionNs(int sections);
 

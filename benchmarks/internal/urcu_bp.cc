@@ -3,8 +3,8 @@
 #define _LGPL_SOURCE  // inline read-side fast paths, as a real user of liburcu would
 #include <urcu/urcu-bp.h>
 
-#include "benchmarks/internal/baselines.h"
-#include "benchmarks/internal/urcu_baselines.h"
+#include "dbs_device/benchmarks/internal/baselines.h"
+#include "dbs_device/benchmarks/internal/urcu_baselines.h"
 
 namespace dbs::bench {
 namespace {
@@ -70,8 +70,8 @@ double UrcuBpEmptySectionNs(int sections) {
   return double(ThreadCpuNanos() - start) / sections;
 }
 
-RunResult RunUrcuBp(const std::vector<BenchRange>& ranges,
-                    const std::vector<uint64_t>& addresses, const RunSpec& spec) {
+RunResult RunUrcuBp(const std::vector<BenchRange>& ranges, const std::vector<uint64_t>& addresses,
+                    const RunSpec& spec) {
   UrcuBpIoBusDesign design;
   design.Build(ranges);
   return RunLookups(design, addresses, spec);

@@ -9,8 +9,8 @@
 
 #include <atomic>
 
-#include "benchmarks/internal/baselines.h"
-#include "benchmarks/internal/dispatch_designs.h"
+#include "dbs_device/benchmarks/internal/baselines.h"
+#include "dbs_device/benchmarks/internal/dispatch_designs.h"
 
 namespace dbs::bench {
 
@@ -62,8 +62,7 @@ class UrcuDispatchDesign : public DispatchDesignBase {
     uint8_t byte = 0;
     Flavor::ReadLock();
     const Maps& maps = *current_.load(std::memory_order_acquire);
-    DispatchIn(maps[static_cast<size_t>(space_)], space_, false, address,
-               absl::MakeSpan(&byte, 1));
+    DispatchIn(maps[static_cast<size_t>(space_)], space_, false, address, absl::MakeSpan(&byte, 1));
     Flavor::ReadUnlock();
     return byte;
   }

@@ -2,8 +2,8 @@
 #define _LGPL_SOURCE  // inline read-side fast paths, as a real user of liburcu would
 #include <urcu/urcu-memb.h>
 
-#include "benchmarks/internal/urcu_baselines.h"
 #include "benchmarks/internal/urcu_design.h"
+#include "dbs_device/benchmarks/internal/urcu_baselines.h"
 
 namespace dbs::bench {
 namespace {
@@ -19,8 +19,8 @@ struct Memb {
 
 }  // namespace
 
-RunResult RunUrcuMemb(const std::vector<BenchRange>& ranges,
-                      const std::vector<uint64_t>& addresses, const RunSpec& spec) {
+RunResult RunUrcuMemb(const std::vector<BenchRange>& ranges, const std::vector<uint64_t>& addresses,
+                      const RunSpec& spec) {
   UrcuLookupDesign<Memb> design;
   design.Build(ranges);
   return RunLookups(design, addresses, spec);

@@ -29,20 +29,20 @@
 #define DBS_DEVICE_BUS_INTERNAL_PERSISTENT_BTREE_H_
 
 #include <algorithm>
-#include <new>
-#include <utility>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "absl/base/attributes.h"
+#include "absl/base/config.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
-#include "absl/base/config.h"
-#include "bus/rcu.h"
+#include "dbs_device/bus/rcu.h"
 
 #if !defined(ABSL_HAVE_ADDRESS_SANITIZER) && !defined(ABSL_HAVE_THREAD_SANITIZER) && \
     !defined(ABSL_HAVE_MEMORY_SANITIZER)
@@ -77,8 +77,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint32_t LastAtOrBelow(const uint64_t* keys,
 
 // The same, searching only the first 2 * step keys (step a power of two, or 0 for one key):
 // for a root, whose count is known up front and often small.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint32_t LastAtOrBelowFrom(const uint64_t* keys,
-                                                              uint64_t key, uint32_t step) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint32_t LastAtOrBelowFrom(const uint64_t* keys, uint64_t key,
+                                                               uint32_t step) {
   uint32_t pos = 0;
   for (; step != 0; step >>= 1) pos = keys[pos + step] <= key ? pos + step : pos;
   return pos;
@@ -440,7 +440,8 @@ class TreeEditor {
   // padding, no empty node, one depth for every leaf, and the size.
   static absl::Status Check(const Root& root) {
     if (root.node == nullptr) {
-      if (root.height != 0 || root.size != 0) return absl::InternalError("empty root with a height or size");
+      if (root.height != 0 || root.size != 0)
+        return absl::InternalError("empty root with a height or size");
       return absl::OkStatus();
     }
     if (root.first_step != FirstStep(Count(root.node, root.height == 1))) {
@@ -449,7 +450,8 @@ class TreeEditor {
     size_t size = 0;
     uint64_t previous = 0;
     bool first = true;
-    if (absl::Status s = CheckNode(root.node, root.height, size, previous, first); !s.ok()) return s;
+    if (absl::Status s = CheckNode(root.node, root.height, size, previous, first); !s.ok())
+      return s;
     if (size != root.size) {
       return absl::InternalError(absl::StrFormat("size %u, but %u slots", root.size, size));
     }
@@ -462,7 +464,7 @@ class TreeEditor {
     uint32_t slot[kMaxHeight];  // the child taken at inner[level]
     uint32_t depth = 0;         // inner nodes above the leaf
     const void* leaf = nullptr;
-    uint32_t leaf_slot = 0;     // the last slot with base <= key, or 0
+    uint32_t leaf_slot = 0;  // the last slot with base <= key, or 0
   };
   // A node after an insertion, and the new right sibling if it split.
   struct Split {
@@ -679,8 +681,8 @@ class TreeEditor {
 
   // `node` leaves the tree: freed with the change if it created it, else retired.
   void Discard(const void* node, bool is_leaf) {
-    const NodeMeta& meta = is_leaf ? static_cast<const Leaf*>(node)->meta
-                                   : static_cast<const InnerNode*>(node)->meta;
+    const NodeMeta& meta =
+        is_leaf ? static_cast<const Leaf*>(node)->meta : static_cast<const InnerNode*>(node)->meta;
     auto& list = meta.change == change_ ? ledger_.dropped : ledger_.replaced;
     list.push_back(is_leaf ? RetireeOf(static_cast<const Leaf*>(node))
                            : RetireeOf(static_cast<const InnerNode*>(node)));
@@ -709,13 +711,14 @@ class TreeEditor {
     for (uint32_t i = 0; i < inner->meta.count; ++i) VisitLeaves(inner->children[i], height - 1, f);
   }
 
-  static absl::Status CheckNode(const void* node, uint32_t height, size_t& size,
-                                uint64_t& previous, bool& first) {
+  static absl::Status CheckNode(const void* node, uint32_t height, size_t& size, uint64_t& previous,
+                                bool& first) {
     if (height == 1) {
       const auto* leaf = static_cast<const Leaf*>(node);
       const uint32_t n = leaf->meta.count;
       if (leaf->meta.height != 1) return absl::InternalError("an inner node where a leaf belongs");
-      if (n == 0 || n > kNodeSlots) return absl::InternalError(absl::StrFormat("leaf of %u slots", n));
+      if (n == 0 || n > kNodeSlots)
+        return absl::InternalError(absl::StrFormat("leaf of %u slots", n));
       for (uint32_t j = 0; j < kNodeSlots; ++j) {
         const uint32_t real = j < n ? j : n - 1;
         if (leaf->bases[j] != leaf->bases[real] || leaf->entries[j] != leaf->entries[real] ||
@@ -724,7 +727,8 @@ class TreeEditor {
         }
         if (j >= n) continue;
         if (!first && leaf->bases[j] <= previous) {
-          return absl::InternalError(absl::StrFormat("base %#x after %#x", leaf->bases[j], previous));
+          return absl::InternalError(
+              absl::StrFormat("base %#x after %#x", leaf->bases[j], previous));
         }
         first = false;
         previous = leaf->bases[j];
@@ -735,9 +739,11 @@ class TreeEditor {
     const auto* inner = static_cast<const InnerNode*>(node);
     const uint32_t n = inner->meta.count;
     if (inner->meta.height != height) {
-      return absl::InternalError(absl::StrFormat("a node of height %u at height %u", inner->meta.height, height));
+      return absl::InternalError(
+          absl::StrFormat("a node of height %u at height %u", inner->meta.height, height));
     }
-    if (n == 0 || n > kNodeSlots) return absl::InternalError(absl::StrFormat("inner node of %u children", n));
+    if (n == 0 || n > kNodeSlots)
+      return absl::InternalError(absl::StrFormat("inner node of %u children", n));
     for (uint32_t j = 0; j < kNodeSlots; ++j) {
       const uint32_t real = j < n ? j : n - 1;
       if (inner->keys[j] != inner->keys[real] || inner->children[j] != inner->children[real]) {
@@ -746,10 +752,11 @@ class TreeEditor {
       if (j >= n) continue;
       const uint64_t lowest = MinOf(inner->children[j], height == 2);
       if (inner->keys[j] != lowest) {
-        return absl::InternalError(
-            absl::StrFormat("separator %#x, but the child's lowest base is %#x", inner->keys[j], lowest));
+        return absl::InternalError(absl::StrFormat(
+            "separator %#x, but the child's lowest base is %#x", inner->keys[j], lowest));
       }
-      if (absl::Status s = CheckNode(inner->children[j], height - 1, size, previous, first); !s.ok()) {
+      if (absl::Status s = CheckNode(inner->children[j], height - 1, size, previous, first);
+          !s.ok()) {
         return s;
       }
     }

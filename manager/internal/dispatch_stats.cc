@@ -1,9 +1,9 @@
-#include "manager/internal/dispatch_stats.h"
+#include "dbs_device/manager/internal/dispatch_stats.h"
 
 #include <algorithm>
 #include <vector>
 
-#include "resources/internal/mutex.h"
+#include "dbs_device/base/mutex.h"
 
 namespace dbs::manager_internal {
 namespace {

@@ -1,4 +1,4 @@
-#include "bus/io_bus.h"
+#include "dbs_device/bus/io_bus.h"
 
 #include <atomic>
 #include <limits>
@@ -9,9 +9,9 @@
 #include <tuple>
 #include <vector>
 
+#include "dbs_device/tests/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/testing/status_matchers.h"
 
 namespace dbs {
 namespace {
@@ -164,7 +164,9 @@ TEST_F(IoBusContractTest, RemovingARangeNotRegisteredExactlyIsNotFound) {
 
 TEST_F(IoBusContractTest, BatchFailingOnItsLastOperationPublishesNothing) {
   IoBus<int>::Batch batch;
-  batch.Insert(Pio(0x2f8, 8), 4).Remove(Mmio(0x1000, 0x1000)).Move(Pio(0x3f8, 8), 0x3e8)
+  batch.Insert(Pio(0x2f8, 8), 4)
+      .Remove(Mmio(0x1000, 0x1000))
+      .Move(Pio(0x3f8, 8), 0x3e8)
       .Insert(Pio(0x2fc, 1), 5);
   EXPECT_THAT(bus_.Apply(std::move(batch)),
               StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("operation 4 of 4")));
@@ -359,8 +361,8 @@ void RunStress(int readers) {
           const uint64_t base = key.second;
           const uint64_t size = value.first;
           if (address >= base && address - base < size) {
-            want = length <= size - (address - base) ? LookupOutcome::kHit
-                                                     : LookupOutcome::kPastEnd;
+            want =
+                length <= size - (address - base) ? LookupOutcome::kHit : LookupOutcome::kPastEnd;
             want_id = value.second;
           }
         }

@@ -7,17 +7,17 @@
 #include <cstdint>
 #include <limits>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <utility>
 #include <vector>
 
-#include "bus/io_bus.h"
+#include "dbs_device/bus/io_bus.h"
+#include "dbs_device/tests/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/testing/status_matchers.h"
 
 namespace dbs {
 namespace {
@@ -145,8 +145,8 @@ void RunAgainstModel(size_t target, uint64_t seed) {
         const int kind = static_cast<int>(rng() % (grow ? 4 : 3));
         if (kind == 0 || kind == 3 || next.empty()) {
           const BusRange r = random_range(space);
-          const bool past_end = (space == kPio && r.base + r.size > 0x10000) ||
-                                r.base + (r.size - 1) < r.base;
+          const bool past_end =
+              (space == kPio && r.base + r.size > 0x10000) || r.base + (r.size - 1) < r.base;
           if (past_end || overlaps(next, r, kMax)) valid = false;
           batch.Insert(r, next_value);
           set({static_cast<int>(space), r.base}, Model::mapped_type{r.size, next_value++});
@@ -163,8 +163,7 @@ void RunAgainstModel(size_t target, uint64_t seed) {
           BusRange to = random_range(from.space);
           to.size = from.size;
           if (to.base + (to.size - 1) < to.base ||
-              (to.space == kPio && to.base + to.size > 0x10000) ||
-              overlaps(next, to, from.base)) {
+              (to.space == kPio && to.base + to.size > 0x10000) || overlaps(next, to, from.base)) {
             valid = false;
           }
           batch.Move(from, to.base);
@@ -206,8 +205,8 @@ void RunAgainstModel(size_t target, uint64_t seed) {
     std::shuffle(keys.begin(), keys.end(), rng);
     for (size_t i = 0; i < keys.size(); ++i) {
       const auto& key = keys[i];
-      ASSERT_OK(bus.Remove(BusRange{static_cast<AddressSpace>(key.first), key.second,
-                                    model.at(key).first}));
+      ASSERT_OK(bus.Remove(
+          BusRange{static_cast<AddressSpace>(key.first), key.second, model.at(key).first}));
       model.erase(key);
       if (i % check_every == 0) {
         ASSERT_NO_FATAL_FAILURE(ExpectMatches(bus, model));
@@ -322,10 +321,12 @@ TEST(IoBusChangeTest, AFailedBatchFreesWhatItBuiltAndChangesNothing) {
   RcuDomain domain;
   {
     IoBus<Fragile> bus(domain);
-    for (int i = 0; i < 100; ++i) ASSERT_OK(bus.Insert(Mmio(uint64_t(i) * 0x100, 0x10), Fragile(i)));
+    for (int i = 0; i < 100; ++i)
+      ASSERT_OK(bus.Insert(Mmio(uint64_t(i) * 0x100, 0x10), Fragile(i)));
     const int live = Fragile::live;
     IoBus<Fragile>::Batch batch;
-    for (int i = 0; i < 50; ++i) batch.Insert(Mmio(0x100000 + uint64_t(i) * 0x100, 0x10), Fragile(i));
+    for (int i = 0; i < 50; ++i)
+      batch.Insert(Mmio(0x100000 + uint64_t(i) * 0x100, 0x10), Fragile(i));
     batch.Insert(Mmio(0x105, 0x10), Fragile(-1));  // overlaps the range at 0x100
     IoBus<Fragile>::Change change = bus.Commit(std::move(batch));
     EXPECT_THAT(change.status(), StatusIs(absl::StatusCode::kAlreadyExists));
@@ -346,7 +347,8 @@ TEST(IoBusChangeTest, AValueWhoseCopyThrowsLeavesTheBusAsItWas) {
   RcuDomain domain;
   {
     IoBus<Fragile> bus(domain);
-    for (int i = 0; i < 300; ++i) ASSERT_OK(bus.Insert(Mmio(uint64_t(i) * 0x100, 0x10), Fragile(i)));
+    for (int i = 0; i < 300; ++i)
+      ASSERT_OK(bus.Insert(Mmio(uint64_t(i) * 0x100, 0x10), Fragile(i)));
     const int live = Fragile::live;
     IoBus<Fragile>::Batch batch;
     batch.Insert(Mmio(0x100000, 0x10), Fragile(7)).Remove(Mmio(0x200, 0x10));

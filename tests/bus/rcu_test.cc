@@ -1,4 +1,4 @@
-#include "bus/rcu.h"
+#include "dbs_device/bus/rcu.h"
 
 #include <atomic>
 #include <chrono>
@@ -8,9 +8,9 @@
 #include <thread>
 #include <vector>
 
+#include "dbs_device/tests/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/testing/status_matchers.h"
 
 namespace dbs {
 namespace {
@@ -210,7 +210,8 @@ TEST(RcuDomainTest, ABusyWriterPollsAtMostOncePerMinimumInterval) {
   const auto start = std::chrono::steady_clock::now();
   constexpr int kRetired = 100000;
   for (int i = 0; i < kRetired; ++i) {
-    domain.Retire(new int(i), [](void* p) { delete static_cast<int*>(p); }, 200);
+    domain.Retire(
+        new int(i), [](void* p) { delete static_cast<int*>(p); }, 200);
   }
   const auto elapsed = std::chrono::steady_clock::now() - start;
   const uint64_t polls = domain.stats().polls - polls_before;

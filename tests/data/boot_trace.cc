@@ -1,4 +1,4 @@
-#include "tests/data/boot_trace.h"
+#include "dbs_device/tests/data/boot_trace.h"
 
 #include <zlib.h>
 
@@ -59,10 +59,9 @@ absl::StatusOr<std::vector<Access>> LoadTrace(const std::string& path) {
     Access a;
     uint64_t size = 0;
     a.line = static_cast<uint32_t>(i + 1);
-    const bool ok = f.size() == 5 && (f[0] == "R" || f[0] == "W") &&
-                    (f[1] == "P" || f[1] == "M") && ParseHex(f[2], &a.address) &&
-                    absl::SimpleAtoi(f[3], &size) && ParseHex(f[4], &a.value) &&
-                    (size == 1 || size == 2 || size == 4 || size == 8);
+    const bool ok = f.size() == 5 && (f[0] == "R" || f[0] == "W") && (f[1] == "P" || f[1] == "M") &&
+                    ParseHex(f[2], &a.address) && absl::SimpleAtoi(f[3], &size) &&
+                    ParseHex(f[4], &a.value) && (size == 1 || size == 2 || size == 4 || size == 8);
     if (!ok) {
       return absl::InvalidArgumentError(
           absl::StrFormat("%s:%d: not an access: \"%s\"", path, i + 1, line));
@@ -166,9 +165,9 @@ std::optional<RecordedClock> InferRtcClock(const std::vector<Access>& accesses) 
         if (!seen[f]) return std::nullopt;
       }
       RecordedClock clock;
-      clock.start = absl::FromCivil(absl::CivilSecond(2000 + value[9], value[8], value[7],
-                                                      value[4], value[2], first_second),
-                                    absl::UTCTimeZone());
+      clock.start = absl::FromCivil(
+          absl::CivilSecond(2000 + value[9], value[8], value[7], value[4], value[2], first_second),
+          absl::UTCTimeZone());
       clock.start_line = first_line;
       clock.per_line = absl::Seconds(1) / (a.line - first_line);
       // Half a line late, so the second is passed at the line that first showed it.

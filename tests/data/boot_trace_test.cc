@@ -1,4 +1,4 @@
-#include "tests/data/boot_trace.h"
+#include "dbs_device/tests/data/boot_trace.h"
 
 #include <cstdio>
 #include <fstream>
@@ -14,13 +14,15 @@ namespace {
 using ::testing::HasSubstr;
 
 std::string WriteTemp(const std::string& name, const std::string& text) {
-  const std::string path = std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp") + "/" + name;
+  const std::string path =
+      std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp") + "/" + name;
   std::ofstream(path) << text;
   return path;
 }
 
 TEST(FlattenTest, SmallerRangeLiesOnTopAndSplitsTheLargerOne) {
-  DeviceMap map = Flatten({{false, 0x1000, 0x1000, "big"}, {false, 0x1400, 0x100, "small"},
+  DeviceMap map = Flatten({{false, 0x1000, 0x1000, "big"},
+                           {false, 0x1400, 0x100, "small"},
                            {true, 0x3f8, 8, "serial"}});
   ASSERT_EQ(map.ranges.size(), 4u);
   // Sorted: PIO first, then MMIO by base.

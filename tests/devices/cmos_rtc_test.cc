@@ -1,14 +1,14 @@
-#include "devices/cmos_rtc.h"
+#include "dbs_device/devices/cmos_rtc.h"
 
 #include <memory>
 #include <vector>
 
 #include "absl/time/civil_time.h"
+#include "dbs_device/manager/device_manager.h"
+#include "dbs_device/manager/managed_device.h"
+#include "dbs_device/tests/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "manager/device_manager.h"
-#include "manager/managed_device.h"
-#include "tests/testing/status_matchers.h"
 
 namespace dbs {
 namespace {
@@ -143,8 +143,8 @@ TEST(CmosRtcDeviceManagerTest, PlacedAtPorts70And71) {
   ResourceManager resources = ResourceManager::X86Defaults();
   IoManager io;
   DeviceManager devices(resources, io);
-  auto rtc = std::make_shared<ManagedDevice<CmosRtc>>(
-      "rtc", CmosRtc::Constraints(), [] { return At(2026, 11, 24, 10, 0, 0); });
+  auto rtc = std::make_shared<ManagedDevice<CmosRtc>>("rtc", CmosRtc::Constraints(),
+                                                      [] { return At(2026, 11, 24, 10, 0, 0); });
   ASSERT_OK(devices.AddDevice(rtc).status());
   uint8_t byte = kHours;
   ASSERT_OK(io.PioWrite(0x70, absl::MakeConstSpan(&byte, 1)));

@@ -1,4 +1,4 @@
-#include "devices/dummy.h"
+#include "dbs_device/devices/dummy.h"
 
 #include <vector>
 
@@ -27,8 +27,7 @@ TEST(DummyDeviceTest, RecordsWithItsPattern) {
   dummy.Read(IoAddress{0x1000}, IoAddress{4}, absl::MakeSpan(data));
   EXPECT_THAT(data, ::testing::ElementsAre(0x14, 0x15));
   ASSERT_EQ(dummy.accesses().size(), 1u);
-  EXPECT_EQ(dummy.accesses()[0],
-            (DummyAccess{DummyAccess::kMmioRead, 0x1000, 4, {0x14, 0x15}}));
+  EXPECT_EQ(dummy.accesses()[0], (DummyAccess{DummyAccess::kMmioRead, 0x1000, 4, {0x14, 0x15}}));
   dummy.Clear();
   EXPECT_EQ(dummy.counts().total(), 0u);
 }

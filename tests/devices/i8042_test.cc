@@ -1,13 +1,13 @@
-#include "devices/i8042.h"
+#include "dbs_device/devices/i8042.h"
 
 #include <memory>
 #include <vector>
 
+#include "dbs_device/manager/device_manager.h"
+#include "dbs_device/manager/managed_device.h"
+#include "dbs_device/tests/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "manager/device_manager.h"
-#include "manager/managed_device.h"
-#include "tests/testing/status_matchers.h"
 
 namespace dbs {
 namespace {
@@ -125,8 +125,8 @@ TEST(I8042DeviceManagerTest, PlacedAtPorts60And64) {
   IoManager io;
   DeviceManager devices(resources, io);
   int resets = 0;
-  auto kbc = std::make_shared<ManagedDevice<I8042>>("i8042", I8042::Constraints(),
-                                                    [&] { ++resets; });
+  auto kbc =
+      std::make_shared<ManagedDevice<I8042>>("i8042", I8042::Constraints(), [&] { ++resets; });
   ASSERT_OK(devices.AddDevice(kbc).status());
   EXPECT_THAT(kbc->GetAssignedResources().PioRanges(),
               ElementsAre(PioRange{0x60, 1}, PioRange{0x64, 1}));

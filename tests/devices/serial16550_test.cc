@@ -1,14 +1,14 @@
-#include "devices/serial16550.h"
+#include "dbs_device/devices/serial16550.h"
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "dbs_device/manager/device_manager.h"
+#include "dbs_device/manager/managed_device.h"
+#include "dbs_device/tests/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "manager/device_manager.h"
-#include "manager/managed_device.h"
-#include "tests/testing/status_matchers.h"
 
 namespace dbs {
 namespace {
@@ -215,8 +215,8 @@ TEST(Serial16550DeviceManagerTest, PlacedAtCom1WithIrq4) {
   IoManager io;
   DeviceManager devices(resources, io);
   std::string out;
-  auto uart = std::make_shared<ManagedDevice<Serial16550>>(
-      "ttyS0", Serial16550::Constraints(), [&](uint8_t b) { out.push_back(b); });
+  auto uart = std::make_shared<ManagedDevice<Serial16550>>("ttyS0", Serial16550::Constraints(),
+                                                           [&](uint8_t b) { out.push_back(b); });
   ASSERT_OK(devices.AddDevice(uart).status());
   EXPECT_THAT(uart->GetAssignedResources().PioRanges(), ElementsAre(PioRange{0x3f8, 8}));
   EXPECT_EQ(uart->GetAssignedResources().LegacyIrq(), 4u);

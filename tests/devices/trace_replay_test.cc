@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -13,14 +13,14 @@
 
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
-#include "devices/cmos_rtc.h"
-#include "devices/i8042.h"
-#include "devices/serial16550.h"
+#include "dbs_device/devices/cmos_rtc.h"
+#include "dbs_device/devices/i8042.h"
+#include "dbs_device/devices/serial16550.h"
+#include "dbs_device/manager/io_manager.h"
+#include "dbs_device/tests/data/boot_trace.h"
+#include "dbs_device/tests/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "manager/io_manager.h"
-#include "tests/data/boot_trace.h"
-#include "tests/testing/status_matchers.h"
 
 namespace dbs {
 namespace {
@@ -72,8 +72,8 @@ ReplayResult Replay(IoManager& io, std::vector<uint16_t> ports, Check check,
       ++r.mismatches;
       if (r.first_mismatches.size() < 10) {
         std::ostringstream os;
-        os << "line " << a.line << ": read of port 0x" << std::hex << a.address << " gave 0x"
-           << got << ", QEMU gave 0x" << a.value;
+        os << "line " << a.line << ": read of port 0x" << std::hex << a.address << " gave 0x" << got
+           << ", QEMU gave 0x" << a.value;
         r.first_mismatches.push_back(os.str());
       }
     }
@@ -83,8 +83,7 @@ ReplayResult Replay(IoManager& io, std::vector<uint16_t> ports, Check check,
 
 void Report(const char* device, const ReplayResult& r) {
   std::printf("%s replay: %llu accesses, %llu reads compared, %llu mismatches\n", device,
-              static_cast<unsigned long long>(r.accesses),
-              static_cast<unsigned long long>(r.reads),
+              static_cast<unsigned long long>(r.accesses), static_cast<unsigned long long>(r.reads),
               static_cast<unsigned long long>(r.mismatches));
   for (const std::string& m : r.first_mismatches) std::printf("  %s\n", m.c_str());
   ::testing::Test::RecordProperty(std::string(device) + "_reads", std::to_string(r.reads));
@@ -128,8 +127,8 @@ TEST(TraceReplayTest, I8042AnswersExactlyAsQemuDidAndRequestsTheReset) {
   int resets = 0;
   auto kbc = std::make_shared<MutexDevice<I8042>>([&] { ++resets; });
   ASSERT_OK(io.RegisterDeviceIo(kbc, {PioRange{0x60, 1}, PioRange{0x64, 1}}));
-  const ReplayResult r = Replay(
-      io, {0x60, 0x64}, [](const trace::Access& a, uint64_t got) { return got == a.value; });
+  const ReplayResult r =
+      Replay(io, {0x60, 0x64}, [](const trace::Access& a, uint64_t got) { return got == a.value; });
   Report("i8042", r);
   EXPECT_GT(r.reads, 80u);
   EXPECT_EQ(r.mismatches, 0u);
@@ -162,9 +161,16 @@ TEST(TraceReplayTest, RtcAnswersExactlyAsQemuDidExceptTheTimeWhichFollowsTheCloc
         // Time: valid BCD (register B says BCD) and what the injected clock says.
         ++time_reads;
         const absl::CivilSecond now = absl::ToCivilSecond(clock(), absl::UTCTimeZone());
-        const int fields[] = {now.second(), 0, now.minute(), 0, now.hour(), 0,
-                              static_cast<int>(absl::GetWeekday(absl::CivilDay(now))), now.day(),
-                              now.month(), static_cast<int>(now.year() % 100)};
+        const int fields[] = {now.second(),
+                              0,
+                              now.minute(),
+                              0,
+                              now.hour(),
+                              0,
+                              static_cast<int>(absl::GetWeekday(absl::CivilDay(now))),
+                              now.day(),
+                              now.month(),
+                              static_cast<int>(now.year() % 100)};
         const int want = index == cmos_rtc::kDayOfWeek ? (fields[6] + 1) % 7 + 1 : fields[index];
         return is_bcd(got) && ((got >> 4) * 10 + (got & 0x0f)) == static_cast<uint64_t>(want) &&
                got == a.value;

@@ -8,17 +8,16 @@
 #include <map>
 #include <vector>
 
-#include "resources/allocator.h"
-#include "resources/resource_manager.h"
+#include "dbs_device/resources/allocator.h"
+#include "dbs_device/resources/resource_manager.h"
 #define DBS_FUZZ_TARGET "allocator_fuzz"
-#include "tests/fuzz/fuzz_input.h"
-#include "tests/testing/bitmap_allocator_model.h"
+#include "dbs_device/tests/fuzz/fuzz_input.h"
+#include "dbs_device/tests/testing/bitmap_allocator_model.h"
 
 namespace dbs::fuzz {
 namespace {
 
 constexpr uint64_t kTop = ~uint64_t{0};
-
 
 uint64_t Near(FuzzInput& in, uint64_t base) {
   const int64_t offset = static_cast<int64_t>(in.U16() % 288) - 16;
@@ -31,7 +30,7 @@ uint64_t Near(FuzzInput& in, uint64_t base) {
 void FuzzIntervalAllocator(FuzzInput& in) {
   static constexpr uint64_t kBases[] = {0, 0x1000, kTop - 255};
   const uint64_t base = kBases[in.Below(3)];
-  IntervalAllocator allocator(Range{base, base + 255});
+  IntervalAllocator allocator(InclusiveRange{base, base + 255});
   testing::BitmapModel model(base, 256);
   static constexpr uint64_t kAligns[] = {1, 2, 4, 8, 16, 64, 3, 0};
   for (int step = 0; step < 300 && !in.empty(); ++step) {
@@ -44,20 +43,20 @@ void FuzzIntervalAllocator(FuzzInput& in) {
       c.max = in.Below(4) == 0 ? kTop : Near(in, base);
       c.align = kAligns[in.Below(8)];
       c.policy = static_cast<AllocPolicy>(in.Below(3));
-      absl::StatusOr<Range> got = allocator.Allocate(c);
-      absl::StatusOr<Range> want = model.Allocate(c);
+      absl::StatusOr<InclusiveRange> got = allocator.Allocate(c);
+      absl::StatusOr<InclusiveRange> want = model.Allocate(c);
       DBS_FUZZ_CHECK(got.status().code() == want.status().code(), "allocate status");
       if (want.ok()) DBS_FUZZ_CHECK(*got == *want, "allocated range");
     } else if (op < 5 && !model.ranges().empty()) {
       auto it = model.ranges().begin();
       std::advance(it, in.Below(static_cast<uint32_t>(model.ranges().size())));
-      Range r{it->first, it->second};
+      InclusiveRange r{it->first, it->second};
       if (in.Below(6) == 0 && r.max != kTop) ++r.max;
       if (in.Below(6) == 0) ++r.min;
       DBS_FUZZ_CHECK(allocator.Free(r).code() == model.Free(r).code(), "free status");
     } else {
       const uint64_t min = Near(in, base);
-      const Range r{min, in.Below(8) == 0 ? min - 1 : min + in.Below(16)};
+      const InclusiveRange r{min, in.Below(8) == 0 ? min - 1 : min + in.Below(16)};
       DBS_FUZZ_CHECK(allocator.Reserve(r).code() == model.Reserve(r).code(), "reserve status");
     }
     DBS_FUZZ_CHECK(allocator.FreeRanges() == model.FreeRanges(), "free space");
@@ -79,13 +78,13 @@ void FuzzResourceManager(FuzzInput& in) {
       DBS_FUZZ_CHECK(rm.FreeDeviceResources(held[i]).ok(), "free held");
       for (const PioRange& r : held[i].PioRanges()) {
         const uint64_t b = r.base.raw_value();
-        DBS_FUZZ_CHECK(pio.Free(Range{b, b + r.size.raw_value() - 1}).ok(), "model free");
+        DBS_FUZZ_CHECK(pio.Free(InclusiveRange{b, b + r.size.raw_value() - 1}).ok(), "model free");
       }
       for (const Resource& r : held[i]) {
         if (const auto* irq = std::get_if<LegacyIrq>(&r)) irq_used.erase(irq->irq);
       }
       DBS_FUZZ_CHECK(rm.FreeDeviceResources(held[i]).code() == absl::StatusCode::kNotFound,
-                 "double free");
+                     "double free");
       held.erase(held.begin() + i);
       continue;
     }
@@ -102,7 +101,7 @@ void FuzzResourceManager(FuzzInput& in) {
         const uint16_t hi = static_cast<uint16_t>(lo + in.Below(255));
         constraints.push_back(PioConstraint{size, align, AddressWindow<PioAddress>{lo, hi}});
         if (want == absl::StatusCode::kOk) {
-          absl::StatusOr<Range> r =
+          absl::StatusOr<InclusiveRange> r =
               next_pio.Allocate(Constraint{size, lo, hi, align, AllocPolicy::kFirstMatch});
           want = r.status().code();
           if (r.ok()) want_resources.push_back(PioRange{static_cast<uint16_t>(r->min), size});
@@ -139,8 +138,10 @@ void FuzzResourceManager(FuzzInput& in) {
     if (!got.ok()) continue;  // and the pools are unchanged: the model was not committed
     if (std::vector<Resource>(got->begin(), got->end()) != want_resources) {
       for (const Resource& r : *got) std::fprintf(stderr, "got  %s\n", ToString(r).c_str());
-      for (const Resource& r : want_resources) std::fprintf(stderr, "want %s\n", ToString(r).c_str());
-      for (const ResourceConstraint& c : constraints) std::fprintf(stderr, "constraint %s\n", ToString(c).c_str());
+      for (const Resource& r : want_resources)
+        std::fprintf(stderr, "want %s\n", ToString(r).c_str());
+      for (const ResourceConstraint& c : constraints)
+        std::fprintf(stderr, "constraint %s\n", ToString(c).c_str());
       DBS_FUZZ_CHECK(false, "device resources");
     }
     pio = next_pio;
@@ -148,11 +149,11 @@ void FuzzResourceManager(FuzzInput& in) {
     held.push_back(*got);
   }
   // Everything still free in the model can be reserved, proving the pools match it.
-  for (const Range& r : pio.FreeRanges()) {
+  for (const InclusiveRange& r : pio.FreeRanges()) {
     DBS_FUZZ_CHECK(rm.ReserveResources({PioRange{static_cast<uint16_t>(r.min),
-                                             static_cast<uint16_t>(r.max - r.min + 1)}})
-                   .ok(),
-               "free space of the PIO pool");
+                                                 static_cast<uint16_t>(r.max - r.min + 1)}})
+                       .ok(),
+                   "free space of the PIO pool");
   }
 }
 

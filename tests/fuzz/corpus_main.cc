@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "tests/data/boot_trace.h"
-#include "tests/fuzz/fuzz_input.h"
+#include "dbs_device/tests/data/boot_trace.h"
+#include "dbs_device/tests/fuzz/fuzz_input.h"
 
 int main(int argc, char** argv) {
   size_t files = 0;

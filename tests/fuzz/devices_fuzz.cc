@@ -8,15 +8,14 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "devices/cmos_rtc.h"
-#include "devices/i8042.h"
-#include "devices/serial16550.h"
+#include "dbs_device/devices/cmos_rtc.h"
+#include "dbs_device/devices/i8042.h"
+#include "dbs_device/devices/serial16550.h"
 #define DBS_FUZZ_TARGET "devices_fuzz"
-#include "tests/fuzz/fuzz_input.h"
+#include "dbs_device/tests/fuzz/fuzz_input.h"
 
 namespace dbs::fuzz {
 namespace {
-
 
 void CheckSerial(const Serial16550& uart, bool irq_line) {
   const Serial16550State& s = uart.state();
@@ -26,7 +25,7 @@ void CheckSerial(const Serial16550& uart, bool irq_line) {
   DBS_FUZZ_CHECK(irq_line == s.irq_level, "reported IRQ line");
   const uint8_t id = s.iir & 0x0f;
   DBS_FUZZ_CHECK(id == 0x01 || id == 0x00 || id == 0x02 || id == 0x04 || id == 0x06 || id == 0x0c,
-                  "IIR identification");
+                 "IIR identification");
   DBS_FUZZ_CHECK((s.ier & ~serial16550::kIerMask) == 0, "IER reserved bits");
   DBS_FUZZ_CHECK((s.mcr & ~serial16550::kMcrMask) == 0, "MCR reserved bits");
 }
@@ -81,7 +80,8 @@ void RunOne(FuzzInput& in) {
       }
       DBS_FUZZ_CHECK(rtc.state().index < cmos_rtc::kCmosSize, "CMOS index");
       // With BCD selected, every time register reads as valid BCD.
-      if (!(rtc.state().reg_b & cmos_rtc::kRegBBinary) && !(rtc.state().reg_b & cmos_rtc::kRegBSet)) {
+      if (!(rtc.state().reg_b & cmos_rtc::kRegBBinary) &&
+          !(rtc.state().reg_b & cmos_rtc::kRegBSet)) {
         const uint8_t saved = rtc.state().index;
         for (uint8_t reg : {cmos_rtc::kSeconds, cmos_rtc::kMinutes, cmos_rtc::kDayOfMonth,
                             cmos_rtc::kMonth, cmos_rtc::kYear, cmos_rtc::kCentury}) {

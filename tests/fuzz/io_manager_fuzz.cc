@@ -10,16 +10,15 @@
 #include <optional>
 #include <vector>
 
-#include "bus/rcu.h"
-#include "manager/io_manager.h"
+#include "dbs_device/bus/rcu.h"
+#include "dbs_device/manager/io_manager.h"
 #define DBS_FUZZ_TARGET "io_manager_fuzz"
-#include "tests/fuzz/fuzz_input.h"
+#include "dbs_device/tests/fuzz/fuzz_input.h"
 
 namespace dbs::fuzz {
 namespace {
 
 constexpr uint64_t kTop = ~uint64_t{0};
-
 
 struct Call {
   bool pio = false;
@@ -174,18 +173,18 @@ void RunOne(FuzzInput& in) {
       const uint64_t on = statistics ? 1 : 0;
       DBS_FUZZ_CHECK(stats->reads == on * e.reads && stats->writes == on * e.writes,
                      "device access counts");
-      DBS_FUZZ_CHECK(stats->bytes_read == on * e.bytes_read &&
-                         stats->bytes_written == on * e.bytes_written,
-                     "device byte counts");
+      DBS_FUZZ_CHECK(
+          stats->bytes_read == on * e.bytes_read && stats->bytes_written == on * e.bytes_written,
+          "device byte counts");
       DBS_FUZZ_CHECK(stats->total_errors() == e.out_of_range &&
                          ErrorCount(*stats, absl::StatusCode::kOutOfRange) == e.out_of_range,
                      "device error counts");
     }
     const DeviceStats none = io.UnclaimedStats();
-    DBS_FUZZ_CHECK(ErrorCount(none, absl::StatusCode::kNotFound) == unclaimed.not_found &&
-                       ErrorCount(none, absl::StatusCode::kInvalidArgument) ==
-                           unclaimed.zero_length,
-                   "unclaimed error counts");
+    DBS_FUZZ_CHECK(
+        ErrorCount(none, absl::StatusCode::kNotFound) == unclaimed.not_found &&
+            ErrorCount(none, absl::StatusCode::kInvalidArgument) == unclaimed.zero_length,
+        "unclaimed error counts");
   };
 
   for (int step = 0; step < 200 && !in.empty(); ++step) {
@@ -252,8 +251,8 @@ void RunOne(FuzzInput& in) {
           if (kind == 0) {
             const int dev = in.Below(4);
             const absl::StatusCode recorded = tx.Register(devices[dev], {ToResource(r)}).code();
-            const absl::StatusCode expected = Model::Valid(r) ? absl::StatusCode::kOk
-                                                              : absl::StatusCode::kInvalidArgument;
+            const absl::StatusCode expected =
+                Model::Valid(r) ? absl::StatusCode::kOk : absl::StatusCode::kInvalidArgument;
             DBS_FUZZ_CHECK(recorded == expected, "transaction register status");
             if (recorded == absl::StatusCode::kOk && want == absl::StatusCode::kOk) {
               want = next.Insert(r, dev);

@@ -15,11 +15,11 @@
 #include <thread>
 #include <vector>
 
+#include "dbs_device/manager/device_manager.h"
+#include "dbs_device/manager/io_manager.h"
+#include "dbs_device/tests/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "manager/device_manager.h"
-#include "manager/io_manager.h"
-#include "tests/testing/status_matchers.h"
 
 namespace dbs {
 namespace {
@@ -189,7 +189,8 @@ TEST(StalledReaderTest, RetainedMemoryDoesNotGrowWithPublications) {
     {
       IoManager::Transaction tx = io.Begin();
       for (uint64_t i = 0; i < 4096; ++i) {
-        ASSERT_OK(tx.Register(std::make_shared<Device>(), {MmioRange{0x100000 + i * 0x1000, 0x100}}));
+        ASSERT_OK(
+            tx.Register(std::make_shared<Device>(), {MmioRange{0x100000 + i * 0x1000, 0x100}}));
       }
       ASSERT_OK(tx.Commit());
     }
@@ -226,8 +227,9 @@ TEST(StalledReaderTest, RetainedMemoryDoesNotGrowWithPublications) {
   ASSERT_OK(domain.Synchronize());
   EXPECT_EQ(domain.pending(), 0u);
   EXPECT_EQ(domain.stats().retired, domain.stats().reclaimed);
-  std::printf("stalled reader: %llu bytes retired by 40000 publications, at most %zu held at once\n",
-              static_cast<unsigned long long>(retired_bytes), most_pending);
+  std::printf(
+      "stalled reader: %llu bytes retired by 40000 publications, at most %zu held at once\n",
+      static_cast<unsigned long long>(retired_bytes), most_pending);
 }
 
 }  // namespace

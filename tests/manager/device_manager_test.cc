@@ -1,4 +1,4 @@
-#include "manager/device_manager.h"
+#include "dbs_device/manager/device_manager.h"
 
 #include <atomic>
 #include <chrono>
@@ -8,9 +8,10 @@
 #include <thread>
 #include <vector>
 
+#include "dbs_device/manager/managed_device.h"
+#include "dbs_device/tests/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/testing/status_matchers.h"
 
 namespace dbs {
 namespace {
@@ -246,7 +247,7 @@ TEST_F(DeviceManagerTest, RegistrationInsideAHandlerWhileTheDeviceIsRemoved) {
   std::atomic<bool> inside{false}, handler_done{false}, remove_returned_first{false};
   absl::Status registered = absl::UnknownError("not called");
   dev->on_access = [&] {
-    if (inside.exchange(true)) return;  // only the first call
+    if (inside.exchange(true)) return;                           // only the first call
     std::this_thread::sleep_for(std::chrono::milliseconds(30));  // RemoveDevice is waiting
     registered = io_.RegisterDeviceIo(dev, {PioRange{0x2e8, 8}});
     handler_done = true;
@@ -275,6 +276,35 @@ TEST_F(DeviceManagerTest, RegistrationInsideAHandlerWhileTheDeviceIsRemoved) {
   ASSERT_OK(io_.UnregisterDeviceIo({PioRange{0x2e8, 8}}));
   ASSERT_OK(io_.Synchronize());
   EXPECT_TRUE(weak.expired());
+}
+
+// A DeviceIoMut that traps only the first port of the block it is given.
+class FirstPortOnly : public DeviceIoMut {
+ public:
+  DeviceResources GetTrappedIoResources() const override { return {PioRange{0x3f8, 1}}; }
+  void PioRead(PioAddress, PioAddress, absl::Span<uint8_t> data) override {
+    for (uint8_t& b : data) b = 0x11;
+  }
+};
+
+TEST_F(DeviceManagerTest, ManagedDeviceRegistersWhatItsDeviceTraps) {
+  auto dev = std::make_shared<ManagedDevice<FirstPortOnly>>("first-port", ComPort());
+  ASSERT_OK(devices_.AddDevice(dev).status());
+  EXPECT_EQ(io_.range_count(), 1u);
+  uint8_t byte = 0;
+  ASSERT_OK(io_.PioRead(0x3f8, absl::MakeSpan(&byte, 1)));
+  EXPECT_EQ(byte, 0x11);
+  // The rest of the allocated block reaches no device.
+  EXPECT_THAT(io_.PioRead(0x3f9, absl::MakeSpan(&byte, 1)), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(dev->GetAssignedResources().PioRanges(), ElementsAre(PioRange{0x3f8, 8}));
+}
+
+TEST_F(DeviceManagerTest, ManagedDeviceWhoseDeviceTrapsNothingTrapsItsAllocation) {
+  auto dev = std::make_shared<ManagedDevice<DeviceIoMut>>("plain", ComPort());
+  ASSERT_OK(devices_.AddDevice(dev).status());
+  EXPECT_THAT(dev->GetTrappedIoResources().PioRanges(), ElementsAre(PioRange{0x3f8, 8}));
+  uint8_t byte = 0;
+  EXPECT_OK(io_.PioRead(0x3ff, absl::MakeSpan(&byte, 1)));
 }
 
 TEST(DeviceManagerStressTest, HotplugWhileDispatching) {

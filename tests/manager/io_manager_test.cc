@@ -1,4 +1,4 @@
-#include "manager/io_manager.h"
+#include "dbs_device/manager/io_manager.h"
 
 #include <atomic>
 #include <chrono>
@@ -8,10 +8,10 @@
 #include <thread>
 #include <vector>
 
+#include "dbs_device/tests/manager/recording_device.h"
+#include "dbs_device/tests/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/manager/recording_device.h"
-#include "tests/testing/status_matchers.h"
 
 namespace dbs {
 namespace {
@@ -63,12 +63,13 @@ TEST_F(IoManagerTest, DispatchPassesBaseOffsetAndData) {
   uint8_t in[4] = {};
   ASSERT_OK(io_.PioRead(0x3fa, in));
   ASSERT_OK(io_.PioWrite(0x3f8, absl::MakeConstSpan(out, 1)));
-  EXPECT_THAT(mmio_dev_->accesses(),
-              ElementsAre(Access{Access::kWrite, 0x1000, 8, {0x12, 0x34}}));
+  EXPECT_THAT(mmio_dev_->accesses(), ElementsAre(Access{Access::kWrite, 0x1000, 8, {0x12, 0x34}}));
   EXPECT_THAT(pio_dev_->accesses(),
-              ElementsAre(Access{Access::kPioRead, 0x3f8, 2,
-                                 {pio_dev_->Pattern(2), pio_dev_->Pattern(3),
-                                  pio_dev_->Pattern(4), pio_dev_->Pattern(5)}},
+              ElementsAre(Access{Access::kPioRead,
+                                 0x3f8,
+                                 2,
+                                 {pio_dev_->Pattern(2), pio_dev_->Pattern(3), pio_dev_->Pattern(4),
+                                  pio_dev_->Pattern(5)}},
                           Access{Access::kPioWrite, 0x3f8, 0, {0x12}}));
   EXPECT_EQ(in[0], pio_dev_->Pattern(2));
 }
@@ -135,7 +136,8 @@ TEST_F(IoManagerTest, AccessRunningPastTheRangeEndIsOutOfRangeAndNotPassedOn) {
 }
 
 TEST_F(IoManagerTest, ZeroLengthAccessIsInvalidArgument) {
-  EXPECT_THAT(io_.PioRead(0x3f8, {}), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("0x3f8")));
+  EXPECT_THAT(io_.PioRead(0x3f8, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("0x3f8")));
   EXPECT_THAT(io_.MmioWrite(0x1000, {}), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(pio_dev_->calls(), 0u);
   ExpectUnchanged();
@@ -160,8 +162,8 @@ TEST_F(IoManagerTest, SynchronizeInsideADispatchIsFailedPrecondition) {
 }
 
 TEST_F(IoManagerTest, MultiRangeRegistrationIsAllOrNothing) {
-  EXPECT_THAT(io_.RegisterDeviceIo(other_, {PioRange{0x60, 1}, MmioRange{0x8000, 0x100},
-                                            PioRange{0x3ff, 1}}),
+  EXPECT_THAT(io_.RegisterDeviceIo(
+                  other_, {PioRange{0x60, 1}, MmioRange{0x8000, 0x100}, PioRange{0x3ff, 1}}),
               StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("0x3ff")));
   EXPECT_EQ(io_.FindDevice(AddressSpace::kPio, 0x60), nullptr);
   EXPECT_EQ(io_.FindDevice(AddressSpace::kMmio, 0x8000), nullptr);
@@ -449,7 +451,8 @@ TEST(IoManagerStatsTest, CountsSurviveTheThreadTableGrowing) {
   std::vector<std::shared_ptr<RecordingDevice>> devices;
   for (uint16_t i = 0; i < 300; ++i) {
     devices.push_back(std::make_shared<RecordingDevice>(static_cast<uint8_t>(i)));
-    ASSERT_OK(io.RegisterDeviceIo(devices.back(), {PioRange{static_cast<uint16_t>(0x1000 + i), 1}}));
+    ASSERT_OK(
+        io.RegisterDeviceIo(devices.back(), {PioRange{static_cast<uint16_t>(0x1000 + i), 1}}));
     uint8_t byte = 0;
     ASSERT_OK(io.PioRead(0x1000 + i, absl::MakeSpan(&byte, 1)));
     if (i > 0) ASSERT_OK(io.PioRead(0x1000, absl::MakeSpan(&byte, 1)));
@@ -469,8 +472,7 @@ TEST(IoManagerStatsTest, ByDefaultOnlyErrorsAreCounted) {
   uint8_t bytes[4] = {};
   ASSERT_OK(io.PioRead(0x80, absl::MakeSpan(bytes, 2)));
   ASSERT_OK(io.PioWrite(0x80, absl::MakeConstSpan(bytes, 1)));
-  EXPECT_THAT(io.PioRead(0x81, absl::MakeSpan(bytes, 4)),
-              StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_THAT(io.PioRead(0x81, absl::MakeSpan(bytes, 4)), StatusIs(absl::StatusCode::kOutOfRange));
   ASSERT_OK_AND_ASSIGN(DeviceStats stats, io.GetDeviceStats(dev.get()));
   EXPECT_EQ(stats.reads + stats.writes + stats.bytes_read + stats.bytes_written, 0u);
   EXPECT_EQ(stats.errors.at(absl::StatusCode::kOutOfRange), 1u);
@@ -555,7 +557,8 @@ TEST(IoManagerStressTest, DispatchDuringHotplug) {
     EXPECT_EQ(after_removal.load(), 0u) << "a device was called after removal + Synchronize";
     uint64_t stable_calls = 0;
     for (const auto& dev : stable) stable_calls += dev->calls();
-    EXPECT_EQ(stable_calls, dispatches.load() * 2 / 3) << "every stable dispatch reached its device";
+    EXPECT_EQ(stable_calls, dispatches.load() * 2 / 3)
+        << "every stable dispatch reached its device";
     removed.clear();
     stable.clear();
   }

@@ -11,7 +11,7 @@
 #include <mutex>
 #include <vector>
 
-#include "manager/device_io.h"
+#include "dbs_device/manager/device_io.h"
 
 namespace dbs::testing {
 

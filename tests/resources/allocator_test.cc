@@ -1,4 +1,4 @@
-#include "resources/allocator.h"
+#include "dbs_device/resources/allocator.h"
 
 #include <cstdint>
 #include <limits>
@@ -6,19 +6,19 @@
 #include <random>
 #include <vector>
 
+#include "dbs_device/tests/testing/bitmap_allocator_model.h"
+#include "dbs_device/tests/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/testing/bitmap_allocator_model.h"
-#include "tests/testing/status_matchers.h"
 
 namespace dbs {
 namespace {
 
+using ::dbs::testing::BitmapModel;
 using ::dbs::testing::IsOkAndHolds;
 using ::dbs::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using ::dbs::testing::BitmapModel;
 
 constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
 
@@ -37,7 +37,7 @@ Constraint Exact(uint64_t size, uint64_t at, uint64_t max = kMax, uint64_t align
 class AllocatorErrorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_OK(allocator_.Reserve(Range{0x1000, 0x1fff}));
+    ASSERT_OK(allocator_.Reserve(InclusiveRange{0x1000, 0x1fff}));
     before_free_ = allocator_.FreeRanges();
     before_used_ = allocator_.AllocatedRanges();
   }
@@ -46,9 +46,9 @@ class AllocatorErrorTest : public ::testing::Test {
     EXPECT_EQ(allocator_.AllocatedRanges(), before_used_);
   }
 
-  IntervalAllocator allocator_{Range{0, 0xffff}};
-  std::vector<Range> before_free_;
-  std::vector<Range> before_used_;
+  IntervalAllocator allocator_{InclusiveRange{0, 0xffff}};
+  std::vector<InclusiveRange> before_free_;
+  std::vector<InclusiveRange> before_used_;
 };
 
 TEST_F(AllocatorErrorTest, SizeZeroIsInvalidArgument) {
@@ -69,8 +69,9 @@ TEST_F(AllocatorErrorTest, AlignmentNotPowerOfTwoIsInvalidArgument) {
 TEST_F(AllocatorErrorTest, MinAboveMaxIsInvalidArgument) {
   EXPECT_THAT(allocator_.Allocate(First(1, 0x200, 0x100)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("0x200")));
-  EXPECT_THAT(allocator_.Reserve(Range{5, 4}), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(allocator_.Free(Range{5, 4}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(allocator_.Reserve(InclusiveRange{5, 4}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(allocator_.Free(InclusiveRange{5, 4}), StatusIs(absl::StatusCode::kInvalidArgument));
   ExpectUnchanged();
 }
 
@@ -94,128 +95,131 @@ TEST_F(AllocatorErrorTest, UnsatisfiableIsResourceExhausted) {
   EXPECT_THAT(allocator_.Allocate(Exact(1, 0x2001, kMax, 2)),
               StatusIs(absl::StatusCode::kResourceExhausted));
   // Reserve of a range that is partly taken.
-  EXPECT_THAT(allocator_.Reserve(Range{0xff0, 0x1000}),
+  EXPECT_THAT(allocator_.Reserve(InclusiveRange{0xff0, 0x1000}),
               StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("0xff0")));
   ExpectUnchanged();
 }
 
 TEST_F(AllocatorErrorTest, FreeingWhatIsNotAllocatedIsNotFound) {
-  EXPECT_THAT(allocator_.Free(Range{0x1000, 0x1ffe}), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(allocator_.Free(Range{0x1001, 0x1fff}), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(allocator_.Free(Range{0x3000, 0x3fff}),
+  EXPECT_THAT(allocator_.Free(InclusiveRange{0x1000, 0x1ffe}),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(allocator_.Free(InclusiveRange{0x1001, 0x1fff}),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(allocator_.Free(InclusiveRange{0x3000, 0x3fff}),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("0x3000")));
   ExpectUnchanged();
-  ASSERT_OK(allocator_.Free(Range{0x1000, 0x1fff}));
-  EXPECT_THAT(allocator_.Free(Range{0x1000, 0x1fff}), StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK(allocator_.Free(InclusiveRange{0x1000, 0x1fff}));
+  EXPECT_THAT(allocator_.Free(InclusiveRange{0x1000, 0x1fff}),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 // --- Policies and edges ---------------------------------------------------------------
 
 TEST(IntervalAllocatorTest, FirstMatchIsLowestAlignedAddress) {
-  IntervalAllocator a(Range{0x10, 0xff});
-  EXPECT_THAT(a.Allocate(First(4)), IsOkAndHolds(Range{0x10, 0x13}));
-  EXPECT_THAT(a.Allocate(First(4, 0, kMax, 0x20)), IsOkAndHolds(Range{0x20, 0x23}));
-  EXPECT_THAT(a.Allocate(First(4)), IsOkAndHolds(Range{0x14, 0x17}));
+  IntervalAllocator a(InclusiveRange{0x10, 0xff});
+  EXPECT_THAT(a.Allocate(First(4)), IsOkAndHolds(InclusiveRange{0x10, 0x13}));
+  EXPECT_THAT(a.Allocate(First(4, 0, kMax, 0x20)), IsOkAndHolds(InclusiveRange{0x20, 0x23}));
+  EXPECT_THAT(a.Allocate(First(4)), IsOkAndHolds(InclusiveRange{0x14, 0x17}));
 }
 
 TEST(IntervalAllocatorTest, LastMatchIsHighestAlignedAddress) {
-  IntervalAllocator a(Range{0x10, 0xff});
-  EXPECT_THAT(a.Allocate(Last(4)), IsOkAndHolds(Range{0xfc, 0xff}));
-  EXPECT_THAT(a.Allocate(Last(4, 0, kMax, 0x20)), IsOkAndHolds(Range{0xe0, 0xe3}));
-  EXPECT_THAT(a.Allocate(Last(0x10, 0, 0xdf)), IsOkAndHolds(Range{0xd0, 0xdf}));
+  IntervalAllocator a(InclusiveRange{0x10, 0xff});
+  EXPECT_THAT(a.Allocate(Last(4)), IsOkAndHolds(InclusiveRange{0xfc, 0xff}));
+  EXPECT_THAT(a.Allocate(Last(4, 0, kMax, 0x20)), IsOkAndHolds(InclusiveRange{0xe0, 0xe3}));
+  EXPECT_THAT(a.Allocate(Last(0x10, 0, 0xdf)), IsOkAndHolds(InclusiveRange{0xd0, 0xdf}));
 }
 
 TEST(IntervalAllocatorTest, ExactMatchIsAtMin) {
-  IntervalAllocator a(Range{0, 0xff});
-  EXPECT_THAT(a.Allocate(Exact(8, 0x40)), IsOkAndHolds(Range{0x40, 0x47}));
+  IntervalAllocator a(InclusiveRange{0, 0xff});
+  EXPECT_THAT(a.Allocate(Exact(8, 0x40)), IsOkAndHolds(InclusiveRange{0x40, 0x47}));
   EXPECT_THAT(a.Allocate(Exact(8, 0x44)), StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_THAT(a.Allocate(Exact(8, 0x48, 0x4e)), StatusIs(absl::StatusCode::kResourceExhausted));
-  EXPECT_THAT(a.Allocate(Exact(8, 0x48, 0x4f)), IsOkAndHolds(Range{0x48, 0x4f}));
+  EXPECT_THAT(a.Allocate(Exact(8, 0x48, 0x4f)), IsOkAndHolds(InclusiveRange{0x48, 0x4f}));
 }
 
 TEST(IntervalAllocatorTest, WholeSpaceIsExpressible) {
-  IntervalAllocator a(Range{0, kMax});
-  EXPECT_THAT(a.FreeRanges(), ElementsAre(Range{0, kMax}));
+  IntervalAllocator a(InclusiveRange{0, kMax});
+  EXPECT_THAT(a.FreeRanges(), ElementsAre(InclusiveRange{0, kMax}));
   // The largest possible size.
-  ASSERT_OK_AND_ASSIGN(Range all_but_one, a.Allocate(First(kMax)));
-  EXPECT_EQ(all_but_one, (Range{0, kMax - 1}));
-  EXPECT_THAT(a.Allocate(First(1)), IsOkAndHolds(Range{kMax, kMax}));
+  ASSERT_OK_AND_ASSIGN(InclusiveRange all_but_one, a.Allocate(First(kMax)));
+  EXPECT_EQ(all_but_one, (InclusiveRange{0, kMax - 1}));
+  EXPECT_THAT(a.Allocate(First(1)), IsOkAndHolds(InclusiveRange{kMax, kMax}));
   EXPECT_TRUE(a.FreeRanges().empty());
   EXPECT_THAT(a.Allocate(First(1)), StatusIs(absl::StatusCode::kResourceExhausted));
-  ASSERT_OK(a.Free(Range{kMax, kMax}));
+  ASSERT_OK(a.Free(InclusiveRange{kMax, kMax}));
   ASSERT_OK(a.Free(all_but_one));
-  EXPECT_THAT(a.FreeRanges(), ElementsAre(Range{0, kMax}));
+  EXPECT_THAT(a.FreeRanges(), ElementsAre(InclusiveRange{0, kMax}));
 }
 
 TEST(IntervalAllocatorTest, PoliciesAtTheTopOfTheSpace) {
-  IntervalAllocator a(Range{kMax - 0xff, kMax});
-  EXPECT_THAT(a.Allocate(Last(0x10)), IsOkAndHolds(Range{kMax - 0xf, kMax}));
+  IntervalAllocator a(InclusiveRange{kMax - 0xff, kMax});
+  EXPECT_THAT(a.Allocate(Last(0x10)), IsOkAndHolds(InclusiveRange{kMax - 0xf, kMax}));
   EXPECT_THAT(a.Allocate(Exact(1, kMax - 0x10)),
-              IsOkAndHolds(Range{kMax - 0x10, kMax - 0x10}));
+              IsOkAndHolds(InclusiveRange{kMax - 0x10, kMax - 0x10}));
   // Aligning up from near 2^64 must not wrap to 0.
   EXPECT_THAT(a.Allocate(First(1, kMax - 0x0e, kMax, 0x1000)),
               StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_THAT(a.Allocate(First(1, 0, kMax, uint64_t{1} << 63)),
               StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_THAT(a.Allocate(First(0x20, 0, kMax, 0x20)),
-              IsOkAndHolds(Range{kMax - 0xff, kMax - 0xe0}));
-  ASSERT_OK(a.Free(Range{kMax - 0xf, kMax}));
-  EXPECT_TRUE(a.IsFree(Range{kMax - 0xf, kMax}));
+              IsOkAndHolds(InclusiveRange{kMax - 0xff, kMax - 0xe0}));
+  ASSERT_OK(a.Free(InclusiveRange{kMax - 0xf, kMax}));
+  EXPECT_TRUE(a.IsFree(InclusiveRange{kMax - 0xf, kMax}));
 }
 
 TEST(IntervalAllocatorTest, PoliciesAtZero) {
-  IntervalAllocator a(Range{0, 0xff});
-  EXPECT_THAT(a.Allocate(First(1, 0, 0)), IsOkAndHolds(Range{0, 0}));
-  EXPECT_THAT(a.Allocate(Last(1, 0, 1)), IsOkAndHolds(Range{1, 1}));
+  IntervalAllocator a(InclusiveRange{0, 0xff});
+  EXPECT_THAT(a.Allocate(First(1, 0, 0)), IsOkAndHolds(InclusiveRange{0, 0}));
+  EXPECT_THAT(a.Allocate(Last(1, 0, 1)), IsOkAndHolds(InclusiveRange{1, 1}));
   EXPECT_THAT(a.Allocate(Last(1, 0, 1)), StatusIs(absl::StatusCode::kResourceExhausted));
-  ASSERT_OK(a.Free(Range{0, 0}));
-  EXPECT_THAT(a.Allocate(Exact(1, 0)), IsOkAndHolds(Range{0, 0}));
+  ASSERT_OK(a.Free(InclusiveRange{0, 0}));
+  EXPECT_THAT(a.Allocate(Exact(1, 0)), IsOkAndHolds(InclusiveRange{0, 0}));
 }
 
 TEST(IntervalAllocatorTest, LargestAlignmentWorks) {
-  IntervalAllocator a(Range{0, kMax});
+  IntervalAllocator a(InclusiveRange{0, kMax});
   constexpr uint64_t kTop = uint64_t{1} << 63;
-  EXPECT_THAT(a.Allocate(Last(1, 0, kMax, kTop)), IsOkAndHolds(Range{kTop, kTop}));
-  EXPECT_THAT(a.Allocate(Last(1, 0, kMax, kTop)), IsOkAndHolds(Range{0, 0}));
+  EXPECT_THAT(a.Allocate(Last(1, 0, kMax, kTop)), IsOkAndHolds(InclusiveRange{kTop, kTop}));
+  EXPECT_THAT(a.Allocate(Last(1, 0, kMax, kTop)), IsOkAndHolds(InclusiveRange{0, 0}));
 }
 
 // rust-vmm vm-allocator lost a range when a freed range started at address 1.
 TEST(IntervalAllocatorTest, FreeingARangeAtAddressOneKeepsIt) {
-  IntervalAllocator a(Range{0, 0xff});
-  ASSERT_OK(a.Reserve(Range{0, 0}));
-  ASSERT_OK(a.Reserve(Range{1, 0x10}));
-  ASSERT_OK(a.Free(Range{1, 0x10}));
-  EXPECT_THAT(a.FreeRanges(), ElementsAre(Range{1, 0xff}));
-  EXPECT_THAT(a.Allocate(Exact(0x10, 1)), IsOkAndHolds(Range{1, 0x10}));
+  IntervalAllocator a(InclusiveRange{0, 0xff});
+  ASSERT_OK(a.Reserve(InclusiveRange{0, 0}));
+  ASSERT_OK(a.Reserve(InclusiveRange{1, 0x10}));
+  ASSERT_OK(a.Free(InclusiveRange{1, 0x10}));
+  EXPECT_THAT(a.FreeRanges(), ElementsAre(InclusiveRange{1, 0xff}));
+  EXPECT_THAT(a.Allocate(Exact(0x10, 1)), IsOkAndHolds(InclusiveRange{1, 0x10}));
 }
 
 // rust-vmm vm-allocator never merged free neighbours of size 1.
 TEST(IntervalAllocatorTest, SizeOneNeighboursCoalesce) {
-  IntervalAllocator a(Range{0, 9});
-  for (uint64_t i = 0; i < 10; ++i) ASSERT_OK(a.Reserve(Range{i, i}));
-  for (uint64_t i = 0; i < 10; i += 2) ASSERT_OK(a.Free(Range{i, i}));
+  IntervalAllocator a(InclusiveRange{0, 9});
+  for (uint64_t i = 0; i < 10; ++i) ASSERT_OK(a.Reserve(InclusiveRange{i, i}));
+  for (uint64_t i = 0; i < 10; i += 2) ASSERT_OK(a.Free(InclusiveRange{i, i}));
   EXPECT_EQ(a.free_range_count(), 5u);
-  for (uint64_t i = 1; i < 10; i += 2) ASSERT_OK(a.Free(Range{i, i}));
-  EXPECT_THAT(a.FreeRanges(), ElementsAre(Range{0, 9}));
-  EXPECT_THAT(a.Allocate(First(10)), IsOkAndHolds(Range{0, 9}));
+  for (uint64_t i = 1; i < 10; i += 2) ASSERT_OK(a.Free(InclusiveRange{i, i}));
+  EXPECT_THAT(a.FreeRanges(), ElementsAre(InclusiveRange{0, 9}));
+  EXPECT_THAT(a.Allocate(First(10)), IsOkAndHolds(InclusiveRange{0, 9}));
 }
 
 TEST(IntervalAllocatorTest, AlignmentSkipsMisalignedFragments) {
   // Many free fragments large enough but misaligned, one aligned at the end.
-  IntervalAllocator a(Range{0, 0x100000 - 1});
+  IntervalAllocator a(InclusiveRange{0, 0x100000 - 1});
   for (uint64_t base = 0; base < 0x100000; base += 0x100) {
-    ASSERT_OK(a.Reserve(Range{base, base + 0x7f}));
+    ASSERT_OK(a.Reserve(InclusiveRange{base, base + 0x7f}));
   }
   // Free gaps are [base+0x80, base+0xff]: 0x80 bytes, aligned to 0x80 only.
   EXPECT_THAT(a.Allocate(First(0x80, 0, kMax, 0x100)),
               StatusIs(absl::StatusCode::kResourceExhausted));
-  EXPECT_THAT(a.Allocate(First(0x80, 0, kMax, 0x80)), IsOkAndHolds(Range{0x80, 0xff}));
+  EXPECT_THAT(a.Allocate(First(0x80, 0, kMax, 0x80)), IsOkAndHolds(InclusiveRange{0x80, 0xff}));
   EXPECT_THAT(a.Allocate(Last(0x40, 0, kMax, 0x40)),
-              IsOkAndHolds(Range{0xfffc0, 0xfffff}));
+              IsOkAndHolds(InclusiveRange{0xfffc0, 0xfffff}));
 }
 
 TEST(IntervalAllocatorTest, EmptyWindowAllocatesNothing) {
-  IntervalAllocator a(Range{5, 4});
+  IntervalAllocator a(InclusiveRange{5, 4});
   EXPECT_FALSE(a.window().has_value());
   EXPECT_THAT(a.Allocate(First(1)), StatusIs(absl::StatusCode::kResourceExhausted));
 }
@@ -224,7 +228,7 @@ TEST(IntervalAllocatorTest, EmptyWindowAllocatesNothing) {
 
 void RunRandomComparison(uint64_t base, uint32_t seed, int operations) {
   constexpr size_t kUnits = 256;
-  IntervalAllocator allocator(Range{base, base + kUnits - 1});
+  IntervalAllocator allocator(InclusiveRange{base, base + kUnits - 1});
   BitmapModel model(base, kUnits);
   std::mt19937_64 rng(seed);
   auto pick = [&](uint64_t n) { return std::uniform_int_distribution<uint64_t>(0, n - 1)(rng); };
@@ -246,12 +250,11 @@ void RunRandomComparison(uint64_t base, uint32_t seed, int operations) {
       c.max = pick(4) == 0 ? kMax : address();
       c.align = aligns[pick(10)];
       c.policy = static_cast<AllocPolicy>(pick(3));
-      absl::StatusOr<Range> got = allocator.Allocate(c);
-      absl::StatusOr<Range> want = model.Allocate(c);
+      absl::StatusOr<InclusiveRange> got = allocator.Allocate(c);
+      absl::StatusOr<InclusiveRange> want = model.Allocate(c);
       ASSERT_EQ(got.status().code(), want.status().code())
-          << "step " << step << " size " << c.size << " [" << c.min << "," << c.max
-          << "] align " << c.align << " policy " << static_cast<int>(c.policy) << ": "
-          << got.status();
+          << "step " << step << " size " << c.size << " [" << c.min << "," << c.max << "] align "
+          << c.align << " policy " << static_cast<int>(c.policy) << ": " << got.status();
       if (want.ok()) {
         ASSERT_EQ(*got, *want) << "step " << step;
       }
@@ -259,27 +262,25 @@ void RunRandomComparison(uint64_t base, uint32_t seed, int operations) {
       // Free an allocated range, or a near miss of one.
       auto it = model.ranges().begin();
       std::advance(it, pick(model.ranges().size()));
-      Range r{it->first, it->second};
+      InclusiveRange r{it->first, it->second};
       if (pick(5) == 0) r.max += (r.max == kMax ? 0 : 1);
       if (pick(7) == 0) r.min += 1;
       ASSERT_EQ(allocator.Free(r).code(), model.Free(r).code()) << "step " << step;
     } else {
       const uint64_t min = address();
       const uint64_t max = pick(8) == 0 ? min - 1 : min + pick(8);
-      const Range r{min, max < min && pick(2) ? kMax : max};
+      const InclusiveRange r{min, max < min && pick(2) ? kMax : max};
       ASSERT_EQ(allocator.Reserve(r).code(), model.Reserve(r).code())
           << "step " << step << " " << r;
     }
     ASSERT_EQ(allocator.FreeRanges(), model.FreeRanges()) << "step " << step;
   }
-  std::vector<Range> used;
-  for (const auto& [min, max] : model.ranges()) used.push_back(Range{min, max});
+  std::vector<InclusiveRange> used;
+  for (const auto& [min, max] : model.ranges()) used.push_back(InclusiveRange{min, max});
   EXPECT_EQ(allocator.AllocatedRanges(), used);
 }
 
-TEST(IntervalAllocatorModelTest, MatchesBitmapModelAtZero) {
-  RunRandomComparison(0, 1, 100000);
-}
+TEST(IntervalAllocatorModelTest, MatchesBitmapModelAtZero) { RunRandomComparison(0, 1, 100000); }
 
 TEST(IntervalAllocatorModelTest, MatchesBitmapModelAtTopOfSpace) {
   RunRandomComparison(kMax - 255, 2, 50000);

@@ -1,11 +1,11 @@
-#include "resources/resource_manager.h"
+#include "dbs_device/resources/resource_manager.h"
 
 #include <thread>
 #include <vector>
 
+#include "dbs_device/tests/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/testing/status_matchers.h"
 
 namespace dbs {
 namespace {
@@ -28,20 +28,19 @@ ResourceManagerConfig SmallConfig() {
 
 // Allocating `probe` succeeds exactly when the pools are as they were.
 std::vector<ResourceConstraint> EverythingOnce() {
-  return {PioConstraint{0x100}, MmioConstraint{0x10000}, MmioConstraint{0x100000},
-          MemConstraint{0x100000}, LegacyIrqConstraint{1}, LegacyIrqConstraint{2},
-          LegacyIrqConstraint{3}, LegacyIrqConstraint{4}, GenericIrqConstraint{32},
+  return {PioConstraint{0x100},    MmioConstraint{0x10000}, MmioConstraint{0x100000},
+          MemConstraint{0x100000}, LegacyIrqConstraint{1},  LegacyIrqConstraint{2},
+          LegacyIrqConstraint{3},  LegacyIrqConstraint{4},  GenericIrqConstraint{32},
           KvmMemSlotConstraint{8}};
 }
 
 TEST(ResourceManagerTest, AllocatesEachKindInOrder) {
   ResourceManager rm(SmallConfig());
-  ASSERT_OK_AND_ASSIGN(
-      DeviceResources r,
-      rm.AllocateDeviceResources({PioConstraint{8}, MmioConstraint{0x1000}, LegacyIrqConstraint{},
-                                  PciMsiIrqConstraint{3}, PciMsixIrqConstraint{5},
-                                  GenericIrqConstraint{2}, KvmMemSlotConstraint{2, 3},
-                                  MemConstraint{0x2000}}));
+  ASSERT_OK_AND_ASSIGN(DeviceResources r, rm.AllocateDeviceResources(
+                                              {PioConstraint{8}, MmioConstraint{0x1000},
+                                               LegacyIrqConstraint{}, PciMsiIrqConstraint{3},
+                                               PciMsixIrqConstraint{5}, GenericIrqConstraint{2},
+                                               KvmMemSlotConstraint{2, 3}, MemConstraint{0x2000}}));
   EXPECT_THAT(r.PioRanges(), ElementsAre(PioRange{0x100, 8}));
   EXPECT_THAT(r.MmioRanges(), ElementsAre(MmioRange{0x10000, 0x1000}));
   EXPECT_EQ(r.LegacyIrq(), 1u);
@@ -75,11 +74,11 @@ TEST(ResourceManagerTest, MmioFallsThroughToTheNextWindow) {
 
 TEST(ResourceManagerTest, FailureOnTheLastConstraintRollsEverythingBack) {
   ResourceManager rm(SmallConfig());
-  EXPECT_THAT(rm.AllocateDeviceResources({PioConstraint{8}, MmioConstraint{0x1000},
-                                          LegacyIrqConstraint{2}, PciMsiIrqConstraint{4},
-                                          KvmMemSlotConstraint{2}, MemConstraint{0x1000},
-                                          PioConstraint{0x1000}}),
-              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("PIO size 0x1000")));
+  EXPECT_THAT(
+      rm.AllocateDeviceResources({PioConstraint{8}, MmioConstraint{0x1000}, LegacyIrqConstraint{2},
+                                  PciMsiIrqConstraint{4}, KvmMemSlotConstraint{2},
+                                  MemConstraint{0x1000}, PioConstraint{0x1000}}),
+      StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("PIO size 0x1000")));
   // Every pool is whole again: all of it can be taken at once.
   EXPECT_OK(rm.AllocateDeviceResources(EverythingOnce()).status());
 }
@@ -128,8 +127,9 @@ TEST(ResourceManagerTest, FreeingWhatIsNotAllocatedIsNotFoundAndFreesNothing) {
   EXPECT_THAT(rm.FreeDeviceResources(bogus),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("0x10000")));
   // Nothing was freed: the same resources are still taken...
-  EXPECT_THAT(rm.AllocateDeviceResources({PioConstraint{8, 1, AddressWindow<PioAddress>{0x100, 0x107}}}),
-              StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(
+      rm.AllocateDeviceResources({PioConstraint{8, 1, AddressWindow<PioAddress>{0x100, 0x107}}}),
+      StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_THAT(rm.AllocateDeviceResources({LegacyIrqConstraint{1}}),
               StatusIs(absl::StatusCode::kResourceExhausted));
   // ...and the shared IRQ is still shared (it can be joined).

@@ -1,11 +1,11 @@
-#include "resources/resources.h"
+#include "dbs_device/resources/resources.h"
 
 #include <sstream>
 #include <type_traits>
 
+#include "dbs_device/tests/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/testing/status_matchers.h"
 
 namespace dbs {
 namespace {
@@ -76,8 +76,7 @@ DeviceResources MixedResources() {
 }
 
 TEST(DeviceResourcesTest, PioRangesInOrder) {
-  EXPECT_THAT(MixedResources().PioRanges(),
-              ElementsAre(PioRange{0x3f8, 8}, PioRange{0x2f8, 8}));
+  EXPECT_THAT(MixedResources().PioRanges(), ElementsAre(PioRange{0x3f8, 8}, PioRange{0x2f8, 8}));
 }
 
 TEST(DeviceResourcesTest, MmioRangesInOrder) {

@@ -11,7 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "resources/allocator.h"
+#include "dbs_device/resources/allocator.h"
 
 namespace dbs::testing {
 
@@ -19,7 +19,7 @@ class BitmapModel {
  public:
   BitmapModel(uint64_t base, size_t units) : base_(base), used_(units, false) {}
 
-  absl::StatusOr<Range> Allocate(const Constraint& c) {
+  absl::StatusOr<InclusiveRange> Allocate(const Constraint& c) {
     if (c.size == 0 || c.align == 0 || (c.align & (c.align - 1)) != 0 || c.min > c.max) {
       return absl::InvalidArgumentError("");
     }
@@ -37,10 +37,10 @@ class BitmapModel {
     const uint64_t start = c.policy == AllocPolicy::kLastMatch ? fits.back() : fits.front();
     Mark(start, start + c.size - 1, true);
     ranges_[start] = start + c.size - 1;
-    return Range{start, start + c.size - 1};
+    return InclusiveRange{start, start + c.size - 1};
   }
 
-  absl::Status Reserve(const Range& r) {
+  absl::Status Reserve(const InclusiveRange& r) {
     if (r.min > r.max) return absl::InvalidArgumentError("");
     if (r.min < base_ || r.max - base_ >= used_.size()) return absl::ResourceExhaustedError("");
     for (uint64_t a = r.min;; ++a) {
@@ -52,7 +52,7 @@ class BitmapModel {
     return absl::OkStatus();
   }
 
-  absl::Status Free(const Range& r) {
+  absl::Status Free(const InclusiveRange& r) {
     if (r.min > r.max) return absl::InvalidArgumentError("");
     auto it = ranges_.find(r.min);
     if (it == ranges_.end() || it->second != r.max) return absl::NotFoundError("");
@@ -62,14 +62,14 @@ class BitmapModel {
   }
 
   // Maximal runs of free units.
-  std::vector<Range> FreeRanges() const {
-    std::vector<Range> out;
+  std::vector<InclusiveRange> FreeRanges() const {
+    std::vector<InclusiveRange> out;
     for (size_t i = 0; i < used_.size(); ++i) {
       if (used_[i]) continue;
       if (!out.empty() && out.back().max == base_ + i - 1) {
         out.back().max = base_ + i;
       } else {
-        out.push_back(Range{base_ + i, base_ + i});
+        out.push_back(InclusiveRange{base_ + i, base_ + i});
       }
     }
     return out;

@@ -3,7 +3,7 @@
 //   EXPECT_THAT(bus.Insert(...), StatusIs(absl::StatusCode::kAlreadyExists));
 //   EXPECT_THAT(bus.Insert(...), StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("0x3f8")));
 //   EXPECT_OK(manager.Commit());
-//   EXPECT_THAT(allocator.Allocate(c), IsOkAndHolds(Range{0x10, 0x13}));
+//   EXPECT_THAT(allocator.Allocate(c), IsOkAndHolds(InclusiveRange{0x10, 0x13}));
 //   ASSERT_OK_AND_ASSIGN(auto range, allocator.Allocate(c));
 //
 // Our Abseil release (20220623) has no absl/status/status_matchers.h.

@@ -1,13 +1,13 @@
-// resources/internal/mutex.h — the mutex every layer of dbs_device locks with.
+// base/mutex.h — the mutex every layer of dbs_device locks with.
 //
 // A std::mutex with clang thread-safety annotations (ABSL_LOCKABLE), so members can be
 // ABSL_GUARDED_BY it and -Wthread-safety checks every access. Not absl::Mutex: Debian's
 // Abseil is prebuilt without TSan instrumentation, so TSan would report races on state that
-// absl::Mutex correctly guards (verified on these machines; see TOOLCHAIN notes in the
-// README). Internal to this repository.
+// absl::Mutex correctly guards (TSan then reports races on state
+// that absl::Mutex guards correctly). Internal to this repository.
 
-#ifndef DBS_DEVICE_RESOURCES_INTERNAL_MUTEX_H_
-#define DBS_DEVICE_RESOURCES_INTERNAL_MUTEX_H_
+#ifndef DBS_DEVICE_BASE_MUTEX_H_
+#define DBS_DEVICE_BASE_MUTEX_H_
 
 #include <mutex>
 
@@ -47,4 +47,4 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
 
 }  // namespace dbs::internal
 
-#endif  // DBS_DEVICE_RESOURCES_INTERNAL_MUTEX_H_
+#endif  // DBS_DEVICE_BASE_MUTEX_H_

@@ -1,11 +1,11 @@
-// resources/internal/overloaded.h — a set of lambdas as one visitor for std::visit:
+// base/overloaded.h — a set of lambdas as one visitor for std::visit:
 //
 //   std::visit(Overloaded{[](const PioRange& r) {...}, [](const MmioRange& r) {...}}, v);
 //
 // Internal to dbs_device.
 
-#ifndef DBS_DEVICE_RESOURCES_INTERNAL_OVERLOADED_H_
-#define DBS_DEVICE_RESOURCES_INTERNAL_OVERLOADED_H_
+#ifndef DBS_DEVICE_BASE_OVERLOADED_H_
+#define DBS_DEVICE_BASE_OVERLOADED_H_
 
 namespace dbs::internal {
 
@@ -18,4 +18,4 @@ Overloaded(F...) -> Overloaded<F...>;
 
 }  // namespace dbs::internal
 
-#endif  // DBS_DEVICE_RESOURCES_INTERNAL_OVERLOADED_H_
+#endif  // DBS_DEVICE_BASE_OVERLOADED_H_
