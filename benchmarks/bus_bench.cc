@@ -1,458 +1,412 @@
 // bus_bench: what a range lookup costs through IoBus, against the designs a VMM author would
-// otherwise use, measured in one run on this machine; then what writers pay.
+// otherwise use and against liburcu, then what writers pay: one publication, memory behind a
+// stalled reader, batches, grace periods, read sections. A Google Benchmark binary with a
+// summary and verdicts at the end.
 //
-//   ./bazelw run -c opt //benchmarks:bus_bench             # about a minute
-//   ./bazelw run -c opt //benchmarks:bus_bench -- --quick  # a few seconds (CI smoke test)
+//   ./bazelw run -c opt //benchmarks:bus_bench                 # about 6 minutes
+//   ./bazelw run -c opt //benchmarks:bus_bench -- --quick      # a smoke run
+//   ./bazelw run -c opt //benchmarks:bus_bench -- --benchmark_filter='^publish/'
 //
-// Lookups: 8-byte ranges at random bases; each lookup finds the range (upper_bound, step
-// back, check) and calls a virtual method of its device. Per-thread CPU time per lookup,
-// median of the repetitions; ratios are to the unprotected absl::btree_map with the same
-// ranges, address pattern and thread count, measured in the same run.
+// Lookups (lookup/MMIO/<ranges>/<random|repeated>/<writer>/<design>/threads:<n>): 8-byte
+// ranges at random bases; a lookup finds the range (upper_bound, step back, check) and
+// calls a virtual method of its device. One iteration is one lookup; "CPU" is per-thread CPU
+// time. The writer republishes every 100 µs (hotplug) or back to back (hotplug_b2b).
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <functional>
 #include <memory>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
-#include "dbs_device/benchmarks/internal/baselines.h"
-#include "dbs_device/benchmarks/internal/harness.h"
+#include "benchmark/benchmark.h"
+#include "dbs_device/benchmarks/internal/designs.h"
+#include "dbs_device/benchmarks/internal/gbench.h"
+#include "dbs_device/benchmarks/internal/lookup_suite.h"
 #include "dbs_device/benchmarks/internal/urcu_baselines.h"
 #include "dbs_device/bus/io_bus.h"
 #include "dbs_device/bus/rcu.h"
 
-ABSL_FLAG(bool, quick, false, "a smoke run: one repetition of fewer lookups");
-ABSL_FLAG(std::string, only, "", "run only the designs whose name contains this text");
-
 namespace dbs::bench {
 namespace {
 
-struct Options {
-  bool quick = false;
-  std::string only;  // run only designs whose name contains this (and the floor)
-  int repetitions = 5;
-  int64_t lookups = 1 << 20;
-};
+template <typename Design, typename Target>
+void Add(const std::string& name, const LookupCase& c) {
+  RegisterCase<Design, Target>(name, c);
+}
 
-struct Case {
-  int ranges;
-  bool random;
-  int threads;
-  Writer writer;
-  std::string Name() const {
-    return absl::StrFormat("%5d ranges, %-8s, %dT%s", ranges, random ? "random" : "repeated",
-                           threads, WriterSuffix(writer));
-  }
-};
-
-using Runner = std::function<RunResult(const std::vector<BenchRange>&, const std::vector<uint64_t>&,
-                                       const RunSpec&)>;
-
-template <typename Design>
-Runner RunnerFor() {
-  return [](const std::vector<BenchRange>& ranges, const std::vector<uint64_t>& addresses,
-            const RunSpec& spec) {
-    Design design;
-    design.Build(ranges);
-    return RunLookups(design, addresses, spec);
+const std::vector<DesignColumn>& Designs() {
+  static const std::vector<DesignColumn> designs = {
+      {"floor", "floor", "absl::btree_map with no protection (ns; unsafe beside a writer)", false,
+       Add<FloorDesign<BenchTarget>, BenchTarget>},
+      {"io_bus", "IoBus", "IoBus, this project's bus: the lookup and one virtual call", true,
+       Add<IoBusDesign<BenchTarget>, BenchTarget>},
+      {"io_bus_deviceio", "+call", "IoBus making IoManager's DeviceIo call instead", true,
+       Add<IoBusDesign<DeviceIoTarget>, DeviceIoTarget>},
+      {"io_manager", "IoMgr", "IoManager's whole public dispatch (DeviceIo call)", true,
+       Add<IoManagerDesign, DeviceIoTarget>},
+      {"rwlock_map", "RwLock", "shared_mutex + std::map (the original crate's RwLock)", true,
+       Add<RwLockDesign<BenchTarget>, BenchTarget>},
+      {"arcswap", "ArcSwap", "atomic<shared_ptr<map>>, whole copies (Dragonball's ArcSwap)", true,
+       Add<ArcSwapDesign<BenchTarget>, BenchTarget>},
+      {"mutex_btree", "Mutex", "std::mutex + absl::btree_map", true,
+       Add<MutexDesign<BenchTarget>, BenchTarget>},
+      {"urcu_qsbr", "QSBR", "liburcu QSBR + btree (threads register, report quiescence)", true,
+       RegisterUrcuQsbrLookup},
+      {"urcu_memb", "memb", "liburcu memb + btree (threads register)", true,
+       RegisterUrcuMembLookup},
+      {"urcu_bp", "bp", "liburcu bulletproof guarding IoBus's own index (no registration)", true,
+       RegisterUrcuBpLookup},
   };
+  return designs;
 }
 
-struct DesignEntry {
-  const char* name;
-  bool writer_safe;
-  Runner run;
-};
-
-std::vector<DesignEntry> Designs() {
-  return {
-      {UnprotectedBtree::kName, false, RunnerFor<UnprotectedBtree>()},
-      {IoBusDesign::kName, true, RunnerFor<IoBusDesign>()},
-      {IoBusDeviceIoDesign::kName, true, RunnerFor<IoBusDeviceIoDesign>()},
-      {IoManagerDesign::kName, true, RunnerFor<IoManagerDesign>()},
-      {IoManagerStatsDesign::kName, true, RunnerFor<IoManagerStatsDesign>()},
-      {RwLockMap::kName, true, RunnerFor<RwLockMap>()},
-      {SharedPtrSwap::kName, true, RunnerFor<SharedPtrSwap>()},
-      {MutexMap::kName, true, RunnerFor<MutexMap>()},
-      {kUrcuQsbrName, true, RunUrcuQsbr},
-      {kUrcuMembName, true, RunUrcuMemb},
-      {kUrcuBpName, true, RunUrcuBp},
-  };
-}
-
-double MedianNs(const DesignEntry& design, const std::vector<BenchRange>& ranges,
-                const std::vector<uint64_t>& addresses, const RunSpec& spec, int repetitions) {
-  std::vector<double> samples;
-  for (int r = 0; r < repetitions; ++r) {
-    samples.push_back(design.run(ranges, addresses, spec).ns_per_lookup);
-  }
-  return Median(samples);
-}
-
-// --- Writer-side costs ------------------------------------------------------------------
-
-// The median wall time of `body()` in µs.
-template <typename F>
-double MedianMicros(int repetitions, F&& body) {
-  return MedianOf(repetitions, [&] {
-    const auto start = std::chrono::steady_clock::now();
-    body();
-    return MicrosSince(start);
-  });
-}
-
-void WriterCosts(const Options& options) {
-  std::printf("\nWriter side (wall time, median of %d)\n", options.repetitions);
-  std::vector<std::unique_ptr<BenchDevice>> devices;
-  // One published change: a range moved and moved back (a BAR reprogrammed), through the
-  // bare IoBus and through IoManager, at each size.
-  std::printf("  one published change (a move), wall time per change, and what it retires:\n");
-  double at_64_bus = 0, at_64_manager = 0;
-  for (int n : {64, 4096, 65536}) {
-    auto ranges = RandomRanges(n, 8, uint64_t{1} << 40, devices);
-    RcuDomain domain;
-    IoBus<BenchDevice*> bus(domain);
-    {
-      IoBus<BenchDevice*>::Batch batch;
-      for (const BenchRange& r : ranges)
-        batch.Insert({AddressSpace::kMmio, r.base, r.size}, r.device);
-      if (!bus.Apply(std::move(batch)).ok()) std::abort();
-    }
-    IoManagerDesign manager;
-    manager.Build(ranges);
-    const int kMoves = options.quick ? 200 : 4000;
-    std::mt19937_64 rng(7);
-    std::vector<const BenchRange*> moved;
-    for (int i = 0; i < kMoves / 2; ++i) moved.push_back(&ranges[rng() % ranges.size()]);
-    // Bases are below 2^40: base + 2^41 is free for every range.
-    constexpr uint64_t kAway = uint64_t{1} << 41;
-    const uint64_t retired_before = domain.stats().retired_bytes;
-    const double bus_us =
-        MedianMicros(options.repetitions,
-                     [&] {
-                       for (const BenchRange* r : moved) {
-                         if (!bus.Move({AddressSpace::kMmio, r->base, 8}, r->base + kAway).ok())
-                           std::abort();
-                         if (!bus.Move({AddressSpace::kMmio, r->base + kAway, 8}, r->base).ok())
-                           std::abort();
-                       }
-                     }) /
-        kMoves;
-    const double bytes_per_change =
-        double(domain.stats().retired_bytes - retired_before) / (kMoves * options.repetitions);
-    const double manager_us =
-        MedianMicros(
-            options.repetitions,
-            [&] {
-              for (const BenchRange* r : moved) {
-                if (!manager.io().MoveDeviceIo(MmioRange{r->base, 8}, r->base + kAway).ok()) {
-                  std::abort();
-                }
-                if (!manager.io().MoveDeviceIo(MmioRange{r->base + kAway, 8}, r->base).ok()) {
-                  std::abort();
-                }
-              }
-            }) /
-        kMoves;
-    if (n == 64) {
-      at_64_bus = bus_us;
-      at_64_manager = manager_us;
-    }
-    std::printf(
-        "    %5d ranges: IoBus::Move %6.2f us (%4.1fx the 64-range cost), "
-        "IoManager::MoveDeviceIo %6.2f us (%4.1fx); %5.0f bytes retired per change\n",
-        n, bus_us, bus_us / at_64_bus, manager_us, manager_us / at_64_manager, bytes_per_change);
-  }
-
-  // A reader stalled inside a read section (a vCPU blocked in a handler) while changes
-  // are published: what the domain holds per publication behind it.
-  std::printf("  behind a reader stalled in a read section, per published change:\n");
-  for (int n : {64, 4096}) {
-    auto ranges = RandomRanges(n, 8, uint64_t{1} << 40, devices);
-    RcuDomain domain;
-    IoBus<BenchDevice*> bus(domain);
-    {
-      IoBus<BenchDevice*>::Batch batch;
-      for (const BenchRange& r : ranges)
-        batch.Insert({AddressSpace::kMmio, r.base, r.size}, r.device);
-      if (!bus.Apply(std::move(batch)).ok()) std::abort();
-    }
-    std::atomic<bool> inside{false}, release{false};
-    std::thread stalled([&] {
-      ReadSection section;
-      (void)bus.snapshot(section).Find(AddressSpace::kMmio, ranges[0].base, 1);
-      inside = true;
-      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    });
-    while (!inside) std::this_thread::yield();
-    const int kChanges = options.quick ? 2000 : 20000;
-    domain.Poll();
-    const size_t held_before = domain.pending_bytes();
-    const uint64_t retired_before = domain.stats().retired_bytes;
-    size_t most = held_before;
-    for (int i = 0; i < kChanges; ++i) {
-      // Each range away (above every base) on the first pass, back on the second, ...
-      const BenchRange& r = ranges[i % ranges.size()];
-      const bool away = (i / ranges.size()) % 2 == 0;
-      const uint64_t from = away ? r.base : r.base + (uint64_t{1} << 41);
-      const uint64_t to = away ? r.base + (uint64_t{1} << 41) : r.base;
-      if (!bus.Move({AddressSpace::kMmio, from, 8}, to).ok()) std::abort();
-      if (i % 256 == 0) most = std::max(most, domain.pending_bytes());
-    }
-    domain.Poll();
-    const size_t held_after = domain.pending_bytes();
-    const double retired = double(domain.stats().retired_bytes - retired_before) / kChanges;
-    release = true;
-    stalled.join();
-    std::printf(
-        "    %5d ranges: %7.1f bytes retained per publication after %d "
-        "(%.0f bytes retired each; at most %zu KiB held at once)\n",
-        n, (double(held_after) - double(held_before)) / kChanges, kChanges, retired, most >> 10);
-  }
-
-  // 1000 insertions into a bus holding 64 ranges: one batch against 1000 single inserts.
-  auto base_ranges = RandomRanges(64, 8, uint64_t{1} << 40, devices);
-  auto insert_range = [](int i) {
-    return BusRange{AddressSpace::kMmio, (uint64_t{1} << 41) + uint64_t(i) * 0x1000, 0x1000};
-  };
-  // Buses are built before and destroyed after the timed part.
-  auto time_inserts = [&](bool as_batch) {
-    std::vector<double> samples;
-    for (int r = 0; r < options.repetitions; ++r) {
-      IoBusDesign design;
-      design.Build(base_ranges);
-      const auto start = std::chrono::steady_clock::now();
-      if (as_batch) {
-        IoBus<BenchDevice*>::Batch batch;
-        for (int i = 0; i < 1000; ++i) batch.Insert(insert_range(i), devices[0].get());
-        if (!design.bus().Apply(std::move(batch)).ok()) std::abort();
-      } else {
-        for (int i = 0; i < 1000; ++i) {
-          if (!design.bus().Insert(insert_range(i), devices[0].get()).ok()) std::abort();
-        }
-      }
-      samples.push_back(MicrosSince(start));
-    }
-    return Median(samples);
-  };
-  const double batch_us = time_inserts(true);
-  const double single_us = time_inserts(false);
-  std::printf("  1000 insertions as one batch:                %8.1f us\n", batch_us);
-  std::printf("  1000 insertions one by one:                  %8.1f us  (batch %.0fx cheaper)\n",
-              single_us, single_us / batch_us);
-
-  RcuDomain& domain = RcuDomain::Default();
-  constexpr int kSyncs = 100;
-  const double idle_us = MedianMicros(options.repetitions, [&] {
-    for (int i = 0; i < kSyncs; ++i) (void)domain.Synchronize();
-  });
-  std::printf("  Synchronize, no reader inside a section:     %8.2f us\n", idle_us / kSyncs);
-  {
-    IoBusDesign design;
-    design.Build(base_ranges);
-    auto addresses = AddressStream(base_ranges, true);
-    std::atomic<bool> stop{false};
-    std::thread reader([&] {
-      uint64_t sum = 0;
-      size_t i = 0;
-      while (!stop.load(std::memory_order_relaxed)) sum += design.Lookup(addresses[i++ & 0xffff]);
-      if (sum == 42) std::printf(" ");
-    });
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    const double busy_us = MedianMicros(options.repetitions, [&] {
-      for (int i = 0; i < kSyncs; ++i) (void)domain.Synchronize();
-    });
-    stop = true;
-    reader.join();
-    std::printf("  Synchronize, a reader looking up non-stop:   %8.2f us\n", busy_us / kSyncs);
-  }
-
-  constexpr int kSections = 10000000;
-  int64_t start = ThreadCpuNanos();
-  for (int i = 0; i < kSections; ++i) {
-    ReadSection section;
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-  }
-  const double section_ns = double(ThreadCpuNanos() - start) / kSections;
-  start = ThreadCpuNanos();
-  {
-    ReadSection outer;
-    for (int i = 0; i < kSections; ++i) {
-      ReadSection nested;
-      std::atomic_signal_fence(std::memory_order_seq_cst);
-    }
-  }
-  const double nested_ns = double(ThreadCpuNanos() - start) / kSections;
-  std::printf("  empty read section (enter + leave):          %8.2f ns\n", section_ns);
-  std::printf("  empty liburcu-bp read section, the same way:  %8.2f ns\n",
-              UrcuBpEmptySectionNs(kSections));
-  std::printf("  nested read section:                         %8.2f ns\n", nested_ns);
-}
-
-int Main() {
-  Options options;
-  if (absl::GetFlag(FLAGS_quick)) {
-    options.quick = true;
-    options.repetitions = 1;
-    options.lookups = 1 << 16;
-  }
-  options.only = absl::GetFlag(FLAGS_only);
-  std::printf("bus_bench: %u CPUs, read sections %s, %d repetitions, %lld lookups per thread\n",
-              std::thread::hardware_concurrency(),
-              RcuDomain::UsesMembarrier() ? "with membarrier (compiler barrier only)"
-                                          : "with seq_cst stores (no membarrier)",
-              options.repetitions, static_cast<long long>(options.lookups));
-
-  const std::vector<DesignEntry> designs = Designs();
-  std::vector<Case> cases;
+std::vector<LookupCase> Cases() {
+  std::vector<LookupCase> cases;
   for (int ranges : {64, 4096, 65536}) {
     for (bool random : {true, false}) {
       for (int threads : {1, 2}) {
         for (Writer writer : {Writer::kNone, Writer::kEvery100us, Writer::kBackToBack}) {
-          cases.push_back(Case{ranges, random, threads, writer});
+          cases.push_back({AddressSpace::kMmio, ranges, random, threads, writer});
         }
       }
     }
   }
+  return cases;
+}
 
-  // results[case][design], ns per lookup; floor_ns[case] is the floor without a writer.
-  std::vector<std::vector<double>> results(cases.size(), std::vector<double>(designs.size(), -1));
-  std::vector<std::unique_ptr<BenchDevice>> devices;
-  for (size_t c = 0; c < cases.size(); ++c) {
-    const Case& k = cases[c];
-    auto ranges = RandomRanges(k.ranges, 8, uint64_t{1} << 40, devices);
-    auto addresses = AddressStream(ranges, k.random);
-    RunSpec spec{k.threads, k.writer, options.lookups};
-    std::printf("  %-40s", k.Name().c_str());
-    for (size_t d = 0; d < designs.size(); ++d) {
-      if (k.writer != Writer::kNone && !designs[d].writer_safe) continue;
-      if (d != 0 && !options.only.empty() &&
-          std::string(designs[d].name).find(options.only) == std::string::npos) {
-        continue;
+// --- Writer side ------------------------------------------------------------------------
+
+using Bus = IoBusDesign<BenchTarget>::Bus;
+
+// A bus of `n` 8-byte ranges in `domain`, with the devices it points at.
+struct FilledBus {
+  FilledBus(int n, RcuDomain& domain)
+      : placed(PlaceRandomly<BenchTarget>(AddressSpace::kMmio, n, 8)), bus(domain) {
+    Bus::Batch batch;
+    for (const Placement<BenchDevice>& r : placed.ranges) {
+      batch.Insert(BusRange{r.space, r.base, r.size}, r.device);
+    }
+    if (!bus.Apply(std::move(batch)).ok()) std::abort();
+  }
+  PlacedDevices<BenchTarget> placed;
+  Bus bus;
+};
+
+// Bases are below 2^40: base + 2^41 is free for every range.
+constexpr uint64_t kAway = uint64_t{1} << 41;
+
+// One published change: a range moved away or back (a BAR reprogrammed), through the bare
+// IoBus, with the bytes the change retired.
+void BM_PublishMoveIoBus(benchmark::State& state) {
+  RcuDomain domain;
+  FilledBus filled(static_cast<int>(state.range(0)), domain);
+  const auto& ranges = filled.placed.ranges;
+  size_t i = 0;
+  const uint64_t retired_before = domain.stats().retired_bytes;
+  for (auto _ : state) {
+    const Placement<BenchDevice>& r = ranges[(i++ * 7919) % ranges.size()];
+    if (!filled.bus.Move({AddressSpace::kMmio, r.base, 8}, r.base + kAway).ok() ||
+        !filled.bus.Move({AddressSpace::kMmio, r.base + kAway, 8}, r.base).ok()) {
+      state.SkipWithError("move failed");
+    }
+  }
+  state.counters["bytes_retired_per_change"] = benchmark::Counter(
+      double(domain.stats().retired_bytes - retired_before) / (2.0 * state.iterations()));
+}
+BENCHMARK(BM_PublishMoveIoBus)
+    ->Name("publish/io_bus_move_and_back")
+    ->ArgName("ranges")
+    ->Arg(64)
+    ->Arg(4096)
+    ->Arg(65536)
+    ->UseRealTime();
+
+// The same through IoManager::MoveDeviceIo.
+void BM_PublishMoveIoManager(benchmark::State& state) {
+  const PlacedDevices<DeviceIoTarget> placed =
+      PlaceRandomly<DeviceIoTarget>(AddressSpace::kMmio, state.range(0), 8);
+  IoManagerDesign design;
+  design.Build(placed.ranges);
+  size_t i = 0;
+  for (auto _ : state) {
+    const Placement<DeviceIo>& r = placed.ranges[(i++ * 7919) % placed.ranges.size()];
+    if (!design.io().MoveDeviceIo(MmioRange{r.base, 8}, r.base + kAway).ok() ||
+        !design.io().MoveDeviceIo(MmioRange{r.base + kAway, 8}, r.base).ok()) {
+      state.SkipWithError("move failed");
+    }
+  }
+}
+BENCHMARK(BM_PublishMoveIoManager)
+    ->Name("publish/io_manager_move_and_back")
+    ->ArgName("ranges")
+    ->Arg(64)
+    ->Arg(4096)
+    ->Arg(65536)
+    ->UseRealTime();
+
+// A reader stalled inside a read section (a vCPU blocked in a handler) while `changes`
+// changes are published: the bytes the domain holds per publication behind it.
+void BM_StalledReader(benchmark::State& state) {
+  const int changes = static_cast<int>(state.range(1));
+  double retained_per_change = 0, most_kib = 0;
+  for (auto _ : state) {
+    RcuDomain domain;
+    FilledBus filled(static_cast<int>(state.range(0)), domain);
+    const auto& ranges = filled.placed.ranges;
+    std::atomic<bool> inside{false}, release{false};
+    std::thread stalled([&] {
+      ReadSection section;
+      (void)filled.bus.snapshot(section).Find(AddressSpace::kMmio, ranges[0].base, 1);
+      inside = true;
+      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    });
+    while (!inside) std::this_thread::yield();
+    domain.Poll();
+    const size_t held_before = domain.pending_bytes();
+    size_t most = held_before;
+    for (int i = 0; i < changes; ++i) {
+      // Each range away on the first pass, back on the second, ...
+      const Placement<BenchDevice>& r = ranges[i % ranges.size()];
+      const bool away = (i / ranges.size()) % 2 == 0;
+      const uint64_t from = away ? r.base : r.base + kAway;
+      if (!filled.bus.Move({AddressSpace::kMmio, from, 8}, away ? from + kAway : r.base).ok()) {
+        state.SkipWithError("move failed");
       }
-      results[c][d] = MedianNs(designs[d], ranges, addresses, spec, options.repetitions);
-      std::printf(" %7.1f", results[c][d]);
-      std::fflush(stdout);
+      if (i % 256 == 0) most = std::max(most, domain.pending_bytes());
+    }
+    domain.Poll();
+    retained_per_change = (double(domain.pending_bytes()) - double(held_before)) / changes;
+    most_kib = double(most) / 1024;
+    release = true;
+    stalled.join();
+  }
+  state.counters["retained_bytes_per_publication"] = retained_per_change;
+  state.counters["most_held_KiB"] = most_kib;
+}
+BENCHMARK(BM_StalledReader)
+    ->Name("stalled_reader")
+    ->ArgNames({"ranges", "publications"})
+    ->Args({64, 20000})
+    ->Args({4096, 20000})
+    ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// 1000 insertions into a bus holding 64 ranges: one batch, or one publication each.
+void BM_Inserts(benchmark::State& state) {
+  const bool as_batch = state.range(0) != 0;
+  const PlacedDevices<BenchTarget> base = PlaceRandomly<BenchTarget>(AddressSpace::kMmio, 64, 8);
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto design = std::make_unique<IoBusDesign<BenchTarget>>();
+    design->Build(base.ranges);
+    BenchDevice* device = base.devices[0].get();
+    state.ResumeTiming();
+    auto range = [](int i) {
+      return BusRange{AddressSpace::kMmio, kAway + uint64_t(i) * 0x1000, 0x1000};
+    };
+    if (as_batch) {
+      Bus::Batch batch;
+      for (int i = 0; i < 1000; ++i) batch.Insert(range(i), device);
+      if (!design->bus().Apply(std::move(batch)).ok()) state.SkipWithError("apply failed");
+    } else {
+      for (int i = 0; i < 1000; ++i) {
+        if (!design->bus().Insert(range(i), device).ok()) state.SkipWithError("insert failed");
+      }
+    }
+    state.PauseTiming();
+    design.reset();
+    state.ResumeTiming();
+  }
+}
+BENCHMARK(BM_Inserts)
+    ->Name("insert_1000")
+    ->ArgName("as_one_batch")
+    ->Arg(1)
+    ->Arg(0)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+void BM_SynchronizeIdle(benchmark::State& state) {
+  for (auto _ : state) (void)RcuDomain::Default().Synchronize();
+}
+BENCHMARK(BM_SynchronizeIdle)->Name("synchronize/no_reader")->UseRealTime();
+
+void BM_SynchronizeBusy(benchmark::State& state) {
+  IoBusDesign<BenchTarget> design;
+  const PlacedDevices<BenchTarget> placed = PlaceRandomly<BenchTarget>(AddressSpace::kMmio, 64, 8);
+  design.Build(placed.ranges);
+  const std::vector<uint64_t> addresses = AddressStream(placed.ranges, true);
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    uint64_t sum = 0;
+    size_t i = 0;
+    while (!stop.load(std::memory_order_relaxed)) sum += design.Lookup(addresses[i++ & 0xffff]);
+    benchmark::DoNotOptimize(sum);
+  });
+  for (auto _ : state) (void)RcuDomain::Default().Synchronize();
+  stop = true;
+  reader.join();
+}
+BENCHMARK(BM_SynchronizeBusy)->Name("synchronize/reader_looking_up")->UseRealTime();
+
+void BM_ReadSection(benchmark::State& state) {
+  for (auto _ : state) {
+    ReadSection section;
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_ReadSection)->Name("read_section/empty");
+
+void BM_NestedReadSection(benchmark::State& state) {
+  ReadSection outer;
+  for (auto _ : state) {
+    ReadSection nested;
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_NestedReadSection)->Name("read_section/nested");
+
+BENCHMARK(UrcuBpEmptySections)->Name("read_section/urcu_bp_empty");
+
+// --- Summary ----------------------------------------------------------------------------
+
+void PrintSummary(const CollectingReporter& results, const SuiteOptions& options) {
+  const std::vector<DesignColumn>& designs = Designs();
+  std::printf("\nLookup: ns per lookup, per-thread CPU time, median. Lower is better.\n\n");
+  PrintRatioTable("lookup", Cases(), designs, results);
+
+  // Columns: 0 floor, 1 IoBus, 9 liburcu bp.
+  auto ns = [&](int ranges, bool random, int threads, Writer writer, int column) {
+    return results.NsOf(ResultName("lookup",
+                                   LookupCase{AddressSpace::kMmio, ranges, random, threads, writer},
+                                   designs[column]));
+  };
+  auto real = [&](const std::string& prefix) {
+    const Measured* m = results.Find(prefix);
+    return m == nullptr ? -1.0 : m->real_ns;
+  };
+  auto counter = [&](const std::string& prefix, const char* key) {
+    const Measured* m = results.Find(prefix);
+    if (m == nullptr || !m->counters.contains(key)) return -1.0;
+    return m->counters.at(key);
+  };
+  const int sizes[] = {64, 4096, 65536};
+  std::printf("\nWriter side, wall time, median. Lower is better.\n");
+  std::printf("  %-46s %9s %9s %9s\n", "ranges", "64", "4,096", "65,536");
+  double publish_us[2][3];
+  const char* publishers[] = {"io_bus", "io_manager"};
+  for (int p = 0; p < 2; ++p) {
+    std::printf("  %-46s",
+                absl::StrFormat("one published change through %s, us", publishers[p]).c_str());
+    for (int i = 0; i < 3; ++i) {
+      // Two changes per iteration: a move away and back. real_ns is in ns.
+      publish_us[p][i] =
+          real(absl::StrFormat("publish/%s_move_and_back/ranges:%d/", publishers[p], sizes[i])) /
+          2e3;
+      std::printf(" %9.2f", publish_us[p][i]);
     }
     std::printf("\n");
   }
-
-  // The floor of a writer case is the same case without the writer (listed just before).
-  auto without_writer = [&](size_t c) { return c - static_cast<size_t>(cases[c].writer); };
-  auto floor_of = [&](size_t c) { return results[without_writer(c)][0]; };
-  std::printf("\nLookup, ns per lookup per thread (ratio to the unprotected btree floor)\n");
-  std::printf("%-40s", "case");
-  for (const DesignEntry& d : designs) std::printf(" | %-24s", d.name);
-  std::printf("\n");
-  for (size_t c = 0; c < cases.size(); ++c) {
-    std::printf("%-40s", cases[c].Name().c_str());
-    for (size_t d = 0; d < designs.size(); ++d) {
-      if (results[c][d] < 0) {
-        std::printf(" | %-24s", "-");
-      } else {
-        std::printf(" | %8.1f ns (%5.2fx)     ", results[c][d], results[c][d] / floor_of(c));
-      }
-    }
-    std::printf("\n");
+  std::printf("  %-46s", "bytes retired per change");
+  for (int n : sizes) {
+    std::printf(" %9.0f", counter(absl::StrFormat("publish/io_bus_move_and_back/ranges:%d/", n),
+                                  "bytes_retired_per_change"));
   }
+  const double retained[] = {
+      counter("stalled_reader/ranges:64/", "retained_bytes_per_publication"),
+      counter("stalled_reader/ranges:4096/", "retained_bytes_per_publication")};
+  std::printf("\n  %-46s %9.1f %9.1f\n", "behind a stalled reader, bytes kept per change",
+              retained[0], retained[1]);
+  const double batch_us = real("insert_1000/as_one_batch:1/"),
+               single_us = real("insert_1000/as_one_batch:0/");
+  std::printf("  1,000 insertions: as one batch %.1f us, one by one %.1f us (%.1fx)\n", batch_us,
+              single_us, single_us / batch_us);
+  std::printf("  Synchronize: no reader %.2f us, a reader looking up %.2f us\n",
+              real("synchronize/no_reader/") / 1e3, real("synchronize/reader_looking_up/") / 1e3);
+  std::printf("  read section: empty %.2f ns, nested %.2f ns; liburcu-bp's empty %.2f ns\n",
+              results.NsOf("read_section/empty"), results.NsOf("read_section/nested"),
+              results.NsOf("read_section/urcu_bp_empty"));
 
-  // The targets of the design, read off the table ("n/a" where --only skipped a column).
-  auto column = [&](const char* name) { return ColumnOf(designs, name); };
-  auto find = [&](int ranges, bool random, int threads, Writer writer) {
-    for (size_t c = 0; c < cases.size(); ++c) {
-      const Case& k = cases[c];
-      if (k.ranges == ranges && k.random == random && k.threads == threads && k.writer == writer)
-        return c;
-    }
-    std::abort();
+  if (options.quick) {
+    std::printf("\nA smoke run (--quick): too short to be read as a result; no verdicts.\n");
+    return;
+  }
+  std::printf(
+      "\nVerdicts (the write side's targets; lookups are IoBus, random addresses, "
+      "1 thread):\n");
+  if (publish_us[1][0] > 0 && publish_us[1][2] > 0) {
+    PrintVerdict(
+        publish_us[1][2] <= 2 && publish_us[1][2] <= 4 * publish_us[1][0],
+        "one change at 65,536 ranges at most 2 us and 4x the cost at 64",
+        absl::StrFormat("%.2f us, %.1fx", publish_us[1][2], publish_us[1][2] / publish_us[1][0]));
+  }
+  auto slowdown = [&](int ranges, Writer writer) {
+    return ns(ranges, true, 1, writer, 1) / ns(ranges, true, 1, Writer::kNone, 1);
   };
-  // results[c1][d1] / results[c2][d2], formatted.
-  auto ratio = [&](size_t c1, size_t d1, size_t c2, size_t d2) {
-    if (results[c1][d1] < 0 || results[c2][d2] < 0) return std::string("n/a");
-    return absl::StrFormat("%.2fx", results[c1][d1] / results[c2][d2]);
-  };
-  const size_t floor = 0;
-  const size_t iobus = column(IoBusDesign::kName);
-  const size_t iobus_deviceio = column(IoBusDeviceIoDesign::kName);
-  const size_t manager = column(IoManagerDesign::kName);
-  const size_t manager_stats = column(IoManagerStatsDesign::kName);
-  const size_t rwlock = column(RwLockMap::kName);
-  const size_t shared_ptr = column(SharedPtrSwap::kName);
-  const size_t qsbr = column(kUrcuQsbrName);
-  const size_t urcu_bp = column(kUrcuBpName);
-  std::printf("\nIoBus against its targets (random addresses)\n");
-  for (int n : {64, 4096, 65536}) {
-    const size_t one = find(n, true, 1, Writer::kNone);
-    const size_t two = find(n, true, 2, Writer::kNone);
-    const size_t writer = find(n, true, 1, Writer::kEvery100us);
-    const size_t b2b = find(n, true, 1, Writer::kBackToBack);
-    const size_t two_writer = find(n, true, 2, Writer::kEvery100us);
-    std::printf(
-        "  %5d ranges: 1T %s floor; 2T/1T %s; with writer/without %s, back-to-back "
-        "writer/without %s (IoManager %s, %s); shared_mutex 2T+writer %s slower; "
-        "shared_ptr 2T+writer %s slower; vs liburcu qsbr 1T %s\n",
-        n, ratio(one, iobus, one, floor).c_str(), ratio(two, iobus, one, iobus).c_str(),
-        ratio(writer, iobus, one, iobus).c_str(), ratio(b2b, iobus, one, iobus).c_str(),
-        ratio(writer, manager, one, manager).c_str(), ratio(b2b, manager, one, manager).c_str(),
-        ratio(two_writer, rwlock, two_writer, iobus).c_str(),
-        ratio(two_writer, shared_ptr, two_writer, iobus).c_str(),
-        ratio(one, iobus, one, qsbr).c_str());
+  if (ns(65536, true, 1, Writer::kBackToBack, 1) > 0) {
+    PrintVerdict(slowdown(65536, Writer::kBackToBack) <= 1.5,
+                 "a writer back to back slows a reader at most 1.5x at 65,536",
+                 absl::StrFormat("%.2fx", slowdown(65536, Writer::kBackToBack)));
   }
-  // The RCU itself: liburcu's bulletproof flavour guarding the very same index, over every
-  // case both ran (single cases are noisy; the median is the figure to quote).
-  {
-    std::vector<double> bp_over_ours;
-    for (size_t c = 0; c < cases.size(); ++c) {
-      if (results[c][urcu_bp] > 0 && results[c][iobus] > 0) {
-        bp_over_ours.push_back(results[c][urcu_bp] / results[c][iobus]);
-      }
-    }
-    if (!bp_over_ours.empty()) {
-      std::printf(
-          "  liburcu-bp on IoBus's own index / IoBus: median %.2fx, min %.2fx, max %.2fx "
-          "over %zu cases\n",
-          Median(bp_over_ours), *std::min_element(bp_over_ours.begin(), bp_over_ours.end()),
-          *std::max_element(bp_over_ours.begin(), bp_over_ours.end()), bp_over_ours.size());
-    }
+  if (ns(4096, true, 1, Writer::kEvery100us, 1) > 0) {
+    PrintVerdict(slowdown(4096, Writer::kEvery100us) <= 1.05,
+                 "a writer every 100 us slows a reader at most 1.05x at 4,096",
+                 absl::StrFormat("%.2fx", slowdown(4096, Writer::kEvery100us)));
   }
-  // What IoManager adds to a bare lookup: against IoBus calling the same DeviceIo method
-  // (the manager's own overhead), and against IoBus calling BenchDevice's one-argument
-  // method (which also counts the DeviceIo signature: a span the device writes into).
-  std::printf("\nIoManager dispatch / (IoBus lookup + one virtual call)\n");
-  for (int n : {64, 4096, 65536}) {
-    for (bool random : {true, false}) {
-      std::printf("  %5d ranges, %-8s:", n, random ? "random" : "repeated");
-      for (int threads : {1, 2}) {
-        const size_t c = find(n, random, threads, Writer::kNone);
-        std::printf("  %dT: same DeviceIo call %s (with statistics %s), BenchDevice call %s;",
-                    threads, ratio(c, manager, c, iobus_deviceio).c_str(),
-                    ratio(c, manager_stats, c, iobus_deviceio).c_str(),
-                    ratio(c, manager, c, iobus).c_str());
-      }
-      std::printf("\n");
-    }
+  for (int n : sizes) {
+    const double limit = n == 65536 ? 0.7 : 0.5;
+    const double floor = ns(n, true, 1, Writer::kNone, 0),
+                 io_bus = ns(n, true, 1, Writer::kNone, 1);
+    if (floor <= 0 || io_bus <= 0) continue;
+    PrintVerdict(io_bus / floor <= limit,
+                 absl::StrFormat("lookups at most %.1fx the floor at %d ranges", limit, n),
+                 absl::StrFormat("%.2fx", io_bus / floor));
   }
-
-  WriterCosts(options);
-  return 0;
+  if (retained[1] >= 0) {
+    PrintVerdict(retained[1] <= 4096, "behind a stalled reader, at most 4 KiB per change at 4,096",
+                 absl::StrFormat("%.1f bytes", retained[1]));
+  }
+  if (batch_us > 0 && single_us > 0) {
+    PrintVerdict(single_us / batch_us >= 20,
+                 "a batch of 1,000 at least 20x cheaper than 1,000 "
+                 "single changes",
+                 absl::StrFormat("%.1fx", single_us / batch_us));
+  }
+  std::vector<double> bp_to_ours;
+  for (const LookupCase& c : Cases()) {
+    const double ours = results.NsOf(ResultName("lookup", c, designs[1]));
+    const double bp = results.NsOf(ResultName("lookup", c, designs[9]));
+    if (ours > 0 && bp > 0) bp_to_ours.push_back(bp / ours);
+  }
+  if (!bp_to_ours.empty()) {
+    PrintVerdict(Median(bp_to_ours) >= 1.0,
+                 "our read section beats liburcu-bp's on the same index (median bp / ours)",
+                 absl::StrFormat("%.2fx over %zu cases", Median(bp_to_ours), bp_to_ours.size()));
+  }
 }
 
 }  // namespace
 }  // namespace dbs::bench
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "Lookups, publication and reclamation of the bus against liburcu and lock designs.\n"
-      "  ./bazelw run -c opt //benchmarks:bus_bench [-- --quick] [-- --only=NAME-PART]");
-  absl::ParseCommandLine(argc, argv);
-  return dbs::bench::Main();
+  using namespace dbs::bench;
+  const SuiteOptions options = ParseSuiteFlags(
+      &argc, argv,
+      "bus_bench: range lookups through IoBus and IoManager against the peers' designs and "
+      "liburcu,\nthen what writers pay, then a summary with verdicts.\n"
+      "  ./bazelw run -c opt //benchmarks:bus_bench [-- --quick] [-- --benchmark_filter=...]",
+      /*repetitions=*/3, /*min_time=*/0.05);
+  RegisterSuite("lookup", Cases(), Designs());
+  CollectingReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  SharedRunBase::ReleaseCurrent();
+  PrintSummary(reporter, options);
+  benchmark::Shutdown();
+  return 0;
 }

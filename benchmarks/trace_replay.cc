@@ -1,17 +1,19 @@
-// trace_replay: a real Linux boot, replayed through the whole stack.
+// trace_replay: a real Linux boot, replayed through the whole stack, as a Google Benchmark
+// binary.
 //
 //   ./bazelw run -c opt //benchmarks:trace_replay
-//   ./bazelw run -c opt //benchmarks:trace_replay -- --trace=PATH --devmap=PATH [--runs=N]
+//   ./bazelw run -c opt //benchmarks:trace_replay -- --trace=PATH --devmap=PATH
 //
-// Builds a machine from a device map — this project's 16550A at the "serial" range, its
-// i8042 at "i8042-data"/"i8042-cmd", its RTC at "rtc", and a counting dummy device for
-// every other name — places every device through DeviceManager (exact windows from a
+// Builds a machine from a device map (this project's 16550A at the "serial" range, its
+// i8042 at "i8042-data"/"i8042-cmd", its RTC at "rtc", and a counting dummy device for every
+// other name), places every device through DeviceManager (exact windows from a
 // ResourceManager spanning both address spaces), then dispatches every access of the trace,
 // in order, through IoManager. Accesses that hit no device are answered with all ones, as a
-// PC's floating bus does, and counted. Reads from the emulated devices are compared with
-// the values the trace recorded. The same replay then runs through the baseline designs
-// (unprotected btree, shared_mutex + std::map, atomic<shared_ptr>, mutex + btree) on fresh
-// devices, and the costs are compared. Default: the bundled pc trace (Linux 6.1 under QEMU).
+// PC's floating bus does. The same replay then runs through the peers' designs on fresh
+// devices. One iteration is one whole replay (the machine is built and destroyed outside the
+// timed region); ns_per_access is the CPU time per access. Afterwards one more replay
+// through the whole stack compares every read of the emulated devices with the value the
+// trace recorded. Default: the bundled pc trace (Linux 6.1 under QEMU).
 
 #include <unistd.h>
 
@@ -24,12 +26,11 @@
 #include <string>
 #include <vector>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-#include "dbs_device/benchmarks/internal/dispatch_designs.h"
+#include "benchmark/benchmark.h"
+#include "dbs_device/benchmarks/internal/designs.h"
+#include "dbs_device/benchmarks/internal/gbench.h"
 #include "dbs_device/devices/cmos_rtc.h"
 #include "dbs_device/devices/dummy.h"
 #include "dbs_device/devices/i8042.h"
@@ -38,11 +39,6 @@
 #include "dbs_device/manager/managed_device.h"
 #include "dbs_device/resources/resource_manager.h"
 #include "dbs_device/tests/data/boot_trace.h"
-
-ABSL_FLAG(std::string, trace, "", "a trace to replay (default: the bundled Linux boot)");
-ABSL_FLAG(std::string, devmap, "", "the device map for --trace");
-ABSL_FLAG(int, runs, 5, "timed replays per design; the median is reported");
-ABSL_FLAG(bool, quick, false, "a smoke run: one replay per design");
 
 namespace dbs::bench {
 namespace {
@@ -127,7 +123,6 @@ std::unique_ptr<Machine> BuildMachine(const trace::DeviceMap& map,
 }
 
 struct ReplayStats {
-  double seconds = 0;
   uint64_t accesses = 0;
   uint64_t unclaimed = 0;
   std::map<std::string, uint64_t> per_device;                     // accesses by device
@@ -135,16 +130,20 @@ struct ReplayStats {
   std::vector<std::string> first_differences;
 };
 
-// Replays `accesses` through `dispatch(space, write, address, data) -> found`. The timed loop
-// only dispatches and keeps each read's answer; the accounting runs afterwards.
+// What a replay answered: each read's value, and whether a device took each access.
+struct Answers {
+  std::vector<uint64_t> values;
+  std::vector<bool> found;
+};
+
+// Replays `accesses` through `dispatch(space, write, address, data) -> found`, keeping each
+// answer; the accounting (Account) runs afterwards, outside any timing.
 template <typename Dispatch>
-ReplayStats Replay(const std::vector<trace::Access>& accesses, Machine& machine,
-                   Dispatch&& dispatch, bool progress) {
-  std::vector<uint64_t> answers(accesses.size());
-  std::vector<bool> found(accesses.size());
+void ReplayInto(const std::vector<trace::Access>& accesses, Machine& machine, Dispatch&& dispatch,
+                Answers& out) {
+  out.values.assign(accesses.size(), 0);
+  out.found.assign(accesses.size(), false);
   uint8_t buffer[8];
-  const auto start = std::chrono::steady_clock::now();
-  auto last_progress = start;
   for (size_t n = 0; n < accesses.size(); ++n) {
     const trace::Access& a = accesses[n];
     machine.line = a.line;
@@ -153,21 +152,20 @@ ReplayStats Replay(const std::vector<trace::Access>& accesses, Machine& machine,
       buffer[i] = a.write ? static_cast<uint8_t>(a.value >> (8 * i)) : 0;
     }
     const bool hit = dispatch(space, a.write, a.address, absl::MakeSpan(buffer, a.size));
-    found[n] = hit;
+    out.found[n] = hit;
     if (!hit && !a.write) std::fill(buffer, buffer + a.size, 0xff);  // a floating bus
     uint64_t answer = 0;
     for (uint8_t i = 0; i < a.size; ++i) answer |= uint64_t{buffer[i]} << (8 * i);
-    answers[n] = answer;
-    if (progress && (n & 0x3fff) == 0) {
-      const auto now = std::chrono::steady_clock::now();
-      if (now - last_progress > std::chrono::seconds(2)) {
-        std::fprintf(stderr, "  ... %zu of %zu accesses\n", n, accesses.size());
-        last_progress = now;
-      }
-    }
+    out.values[n] = answer;
   }
+}
+
+// Which device took each access, and which reads differ from the trace.
+ReplayStats Account(const std::vector<trace::Access>& accesses, const Machine& machine,
+                    const Answers& answers) {
+  const std::vector<uint64_t>& values = answers.values;
+  const std::vector<bool>& found = answers.found;
   ReplayStats stats;
-  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   stats.accesses = accesses.size();
 
   // Which device each map range belongs to.
@@ -200,12 +198,12 @@ ReplayStats Replay(const std::vector<trace::Access>& accesses, Machine& machine,
     ++per_device[owner];
     if (a.write || machine.devices[owner].kind == Kind::kDummy) continue;
     ++compared[owner].first;
-    if (answers[n] != a.value) {
+    if (values[n] != a.value) {
       ++compared[owner].second;
       if (stats.first_differences.size() < 10) {
         stats.first_differences.push_back(
             absl::StrFormat("line %u: %s read at %#x gave %#x, the trace %#x", a.line,
-                            machine.devices[owner].name, a.address, answers[n], a.value));
+                            machine.devices[owner].name, a.address, values[n], a.value));
       }
     }
   }
@@ -218,130 +216,151 @@ ReplayStats Replay(const std::vector<trace::Access>& accesses, Machine& machine,
   return stats;
 }
 
-std::vector<Registration> RegistrationsOf(const Machine& machine) {
-  std::vector<Registration> regs;
+std::vector<Placement<DeviceIo>> PlacementsOf(const Machine& machine) {
+  std::vector<Placement<DeviceIo>> out;
   for (const MachineDevice& d : machine.devices) {
     for (const trace::MapRange& r : d.ranges) {
-      regs.push_back({r.pio ? AddressSpace::kPio : AddressSpace::kMmio, r.base, r.size, d.device});
+      out.push_back(
+          {r.pio ? AddressSpace::kPio : AddressSpace::kMmio, r.base, r.size, d.device.get()});
     }
   }
-  return regs;
+  return out;
 }
 
-template <typename Design>
-ABSL_ATTRIBUTE_NOINLINE double BaselineReplay(const std::vector<trace::Access>& accesses,
-                                              const trace::DeviceMap& map,
-                                              const std::optional<trace::RecordedClock>& clock,
-                                              int runs) {
-  std::vector<double> ns;
-  for (int r = 0; r < runs; ++r) {
-    std::unique_ptr<Machine> machine = BuildMachine(map, clock);
-    Design design;
-    design.Build(RegistrationsOf(*machine));
-    ReplayStats stats = Replay(
-        accesses, *machine,
-        [&](AddressSpace space, bool write, uint64_t address, absl::Span<uint8_t> data) {
-          return design.Dispatch(space, write, address, data);
-        },
-        false);
-    ns.push_back(stats.seconds * 1e9 / stats.accesses);
+// The whole stack for one replay: the machine placed through DeviceManager into IoManager.
+struct WholeStack {
+  explicit WholeStack(std::unique_ptr<Machine> m) : machine(std::move(m)) {
+    for (MachineDevice& d : machine->devices) {
+      absl::StatusOr<DeviceId> id = devices.AddDevice(d.device);
+      if (!id.ok()) {
+        std::fprintf(stderr, "trace_replay: placing %s: %s\n", d.name.c_str(),
+                     id.status().ToString().c_str());
+        std::exit(1);
+      }
+    }
   }
-  return Median(ns);
-}
-
-// Places the machine through DeviceManager and replays through IoManager, `runs` times;
-// returns the ns per access of each run and leaves the last run's stats and machine.
-ABSL_ATTRIBUTE_NOINLINE absl::StatusOr<std::vector<double>> WholeStackReplay(
-    const std::vector<trace::Access>& accesses, const trace::DeviceMap& map,
-    const std::optional<trace::RecordedClock>& clock, int runs, ReplayStats& stats,
-    std::unique_ptr<Machine>& last_machine) {
-  std::vector<double> ns;
-  for (int r = 0; r < runs; ++r) {
-    std::unique_ptr<Machine> machine = BuildMachine(map, clock);
+  bool Dispatch(AddressSpace space, bool write, uint64_t address, absl::Span<uint8_t> data) {
+    return DispatchThrough(io, space, write, address, data);
+  }
+  static ResourceManagerConfig Config() {
     ResourceManagerConfig config;
     config.pio = {0, 0xffff};
     config.mmio = {{0, ~uint64_t{0}}};
-    ResourceManager resources(config);
-    IoManager io;
-    DeviceManager devices(resources, io);
-    for (MachineDevice& d : machine->devices) {
-      absl::StatusOr<DeviceId> id = devices.AddDevice(d.device);
-      if (!id.ok()) return id.status();
-    }
-    stats = Replay(
-        accesses, *machine,
-        [&io](AddressSpace space, bool write, uint64_t address, absl::Span<uint8_t> data) {
-          return DispatchThrough(io, space, write, address, data);
-        },
-        /*progress=*/true);
-    ns.push_back(stats.seconds * 1e9 / stats.accesses);
-    last_machine = std::move(machine);
+    return config;
   }
-  return ns;
+  std::unique_ptr<Machine> machine;
+  ResourceManager resources{Config()};
+  IoManager io;
+  DeviceManager devices{resources, io};
+};
+
+// A peer's design holding a fresh machine's devices.
+template <typename Design>
+struct PeerStack {
+  explicit PeerStack(std::unique_ptr<Machine> m) : machine(std::move(m)) {
+    design.Build(PlacementsOf(*machine));
+  }
+  bool Dispatch(AddressSpace space, bool write, uint64_t address, absl::Span<uint8_t> data) {
+    return design.Dispatch(space, write, address, data);
+  }
+  std::unique_ptr<Machine> machine;
+  Design design;
+};
+
+struct Input {
+  std::vector<trace::Access> accesses;
+  trace::DeviceMap map;
+  std::optional<trace::RecordedClock> clock;
+};
+
+// One whole replay per iteration through `Stack`; building and destroying it is not timed.
+template <typename Stack>
+void BM_Replay(benchmark::State& state, const Input* input) {
+  Answers answers;
+  for (auto _ : state) {
+    state.PauseTiming();
+    {
+      auto stack = std::make_unique<Stack>(BuildMachine(input->map, input->clock));
+      state.ResumeTiming();
+      ReplayInto(
+          input->accesses, *stack->machine,
+          [&](AddressSpace space, bool write, uint64_t address, absl::Span<uint8_t> data) {
+            return stack->Dispatch(space, write, address, data);
+          },
+          answers);
+      state.PauseTiming();
+    }
+    state.ResumeTiming();
+  }
+  state.counters["ns_per_access"] =
+      benchmark::Counter(double(input->accesses.size()) * double(state.iterations()),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
-int Main() {
-  std::string trace_path = absl::GetFlag(FLAGS_trace);
-  std::string map_path = absl::GetFlag(FLAGS_devmap);
-  if (trace_path.empty() != map_path.empty()) {
-    std::fprintf(stderr, "trace_replay: --trace and --devmap go together\n");
-    return 2;
-  }
-  if (trace_path.empty()) {
-    trace_path = trace::RunfilePath("tests/data/traces/pc.trace.gz");
-    map_path = trace::RunfilePath("tests/data/traces/pc.devmap");
-  }
-  int runs = absl::GetFlag(FLAGS_runs);
-  if (runs < 1) {
-    std::fprintf(stderr, "trace_replay: --runs must be at least 1, not %d\n", runs);
-    return 2;
-  }
-  if (absl::GetFlag(FLAGS_quick)) runs = 1;
-  absl::StatusOr<std::vector<trace::Access>> accesses = trace::LoadTrace(trace_path);
-  absl::StatusOr<trace::DeviceMap> map = trace::LoadDeviceMap(map_path);
-  if (!accesses.ok() || !map.ok()) {
-    std::fprintf(stderr, "trace_replay: %s\n",
-                 (!accesses.ok() ? accesses.status() : map.status()).ToString().c_str());
-    return 1;
-  }
-  const std::optional<trace::RecordedClock> clock = trace::InferRtcClock(*accesses);
-  std::printf("trace_replay: %s (%zu accesses), map %s (%zu ranges after flattening)\n",
-              trace_path.c_str(), accesses->size(), map_path.c_str(), map->ranges.size());
-  for (const std::string& note : map->notes) std::printf("  map: %s\n", note.c_str());
-  if (clock.has_value()) {
-    std::printf(
-        "  RTC clock from the trace: %s, %.1f us per access\n",
-        absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", clock->start, absl::UTCTimeZone()).c_str(),
-        absl::ToDoubleMicroseconds(clock->per_line));
-  } else {
-    std::printf("  RTC clock: the host's (the trace shows no RTC time)\n");
+struct Row {
+  const char* key;
+  const char* what;
+};
+constexpr Row kRows[] = {
+    {"io_manager_whole_stack", "IoManager, devices placed by DeviceManager (this project)"},
+    {"floor", "absl::btree_map, no protection (the floor)"},
+    {"rwlock_map", "shared_mutex + std::map (the original crate's RwLock)"},
+    {"arcswap", "atomic<shared_ptr<map>> (Dragonball's ArcSwap)"},
+    {"mutex_btree", "std::mutex + absl::btree_map"},
+};
+
+void Register(const Input* input) {
+  auto add = [](const char* key, void (*body)(benchmark::State&, const Input*), const Input* in) {
+    benchmark::RegisterBenchmark(absl::StrFormat("replay/%s", key).c_str(), body, in)
+        ->Unit(benchmark::kMillisecond);
+  };
+  add(kRows[0].key, BM_Replay<WholeStack>, input);
+  add(kRows[1].key, BM_Replay<PeerStack<FloorDesign<DeviceIoTarget>>>, input);
+  add(kRows[2].key, BM_Replay<PeerStack<RwLockDesign<DeviceIoTarget>>>, input);
+  add(kRows[3].key, BM_Replay<PeerStack<ArcSwapDesign<DeviceIoTarget>>>, input);
+  add(kRows[4].key, BM_Replay<PeerStack<MutexDesign<DeviceIoTarget>>>, input);
+}
+
+// The summary: cost per access by design, then the correctness of one more replay.
+void PrintSummary(const Input& input, const CollectingReporter& results,
+                  const SuiteOptions& options) {
+  std::printf("\nReplay of %zu accesses: CPU ns per access, median. Lower is better.\n\n",
+              input.accesses.size());
+  auto ns_of = [&](const char* key) {
+    const double ms = results.NsOf(absl::StrFormat("replay/%s", key));
+    return ms < 0 ? -1.0 : ms * 1e6 / double(input.accesses.size());
+  };
+  const double floor = ns_of("floor");
+  for (const Row& row : kRows) {
+    const double ns = ns_of(row.key);
+    if (ns < 0) continue;
+    std::printf("  %-58s %6.1f ns  %5.2fx the floor\n", row.what, ns, ns / floor);
   }
 
-  // The whole stack: DeviceManager places every device, IoManager dispatches.
-  ReplayStats stats;
-  std::unique_ptr<Machine> last_machine;
-  absl::StatusOr<std::vector<double>> io_ns =
-      WholeStackReplay(*accesses, *map, clock, runs, stats, last_machine);
-  if (!io_ns.ok()) {
-    std::fprintf(stderr, "trace_replay: %s\n", io_ns.status().ToString().c_str());
-    return 1;
-  }
-  const double io_median = Median(*io_ns);
+  // One more replay through the whole stack, for its answers.
+  WholeStack stack(BuildMachine(input.map, input.clock));
+  Answers answers;
+  ReplayInto(
+      input.accesses, *stack.machine,
+      [&](AddressSpace space, bool write, uint64_t address, absl::Span<uint8_t> data) {
+        return stack.Dispatch(space, write, address, data);
+      },
+      answers);
+  const ReplayStats stats = Account(input.accesses, *stack.machine, answers);
   std::printf(
-      "\nIoManager, whole stack (median of %d runs): %.1f ns per access, %.2f M accesses/s\n", runs,
-      io_median, 1e3 / io_median);
-  std::printf(
-      "  devices placed through DeviceManager: %zu; accesses that hit no device "
-      "(answered all-ones): %llu\n",
-      last_machine->devices.size(), static_cast<unsigned long long>(stats.unclaimed));
+      "\nThe whole stack's answers against the trace: %zu devices placed; %llu accesses "
+      "hit no device\n(answered all-ones)\n",
+      stack.machine->devices.size(), static_cast<unsigned long long>(stats.unclaimed));
+  uint64_t differing = 0;
   for (const auto& [name, c] : stats.compared) {
     std::printf("  %-8s reads compared with the trace: %llu, differing: %llu\n", name.c_str(),
                 static_cast<unsigned long long>(c.first),
                 static_cast<unsigned long long>(c.second));
+    differing += c.second;
   }
   for (const std::string& d : stats.first_differences) std::printf("    %s\n", d.c_str());
   std::printf("  serial console: %zu bytes; i8042 reset requests: %d\n",
-              last_machine->console.size(), last_machine->resets);
+              stack.machine->console.size(), stack.machine->resets);
   std::vector<std::pair<uint64_t, std::string>> busiest;
   for (const auto& [name, n] : stats.per_device) busiest.push_back({n, name});
   std::sort(busiest.rbegin(), busiest.rend());
@@ -350,33 +369,68 @@ int Main() {
     std::printf(" %s %llu%s", busiest[i].second.c_str(),
                 static_cast<unsigned long long>(busiest[i].first), i + 1 < 8 ? "," : "");
   }
-  std::printf("\n\nThe same replay through the baseline designs (ns per access, median):\n");
-  const double floor = BaselineReplay<FloorDispatch>(*accesses, *map, clock, runs);
-  const struct {
-    const char* name;
-    double ns;
-  } rows[] = {
-      {FloorDispatch::kName, floor},
-      {RwLockDispatch::kName, BaselineReplay<RwLockDispatch>(*accesses, *map, clock, runs)},
-      {SharedPtrDispatch::kName, BaselineReplay<SharedPtrDispatch>(*accesses, *map, clock, runs)},
-      {MutexDispatch::kName, BaselineReplay<MutexDispatch>(*accesses, *map, clock, runs)},
-  };
-  for (const auto& row : rows) {
-    std::printf("  %-28s %7.1f ns   IoManager / this = %.2fx\n", row.name, row.ns,
-                io_median / row.ns);
+  std::printf("\n\nVerdicts:\n");
+  PrintVerdict(differing == 0, "every read of the emulated devices equals QEMU's",
+               absl::StrFormat("%llu differing", static_cast<unsigned long long>(differing)));
+  if (options.quick) {
+    std::printf("A smoke run (--quick): timings too short to be read; no speed verdict.\n");
+    return;
   }
-  std::printf("  %-28s %7.1f ns   (%.2fx the floor)\n", "IoManager (this project)", io_median,
-              io_median / floor);
-  return 0;
+  const double whole = ns_of(kRows[0].key);
+  if (whole > 0 && floor > 0) {
+    PrintVerdict(whole <= floor, "the whole stack at or below the unprotected floor",
+                 absl::StrFormat("%.2fx", whole / floor));
+  }
 }
 
 }  // namespace
 }  // namespace dbs::bench
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "Replays a recorded boot's I/O accesses through the whole stack and the baselines.\n"
-      "  ./bazelw run -c opt //benchmarks:trace_replay [-- --trace=PATH --devmap=PATH]");
-  absl::ParseCommandLine(argc, argv);
-  return dbs::bench::Main();
+  using namespace dbs;
+  using namespace dbs::bench;
+  const SuiteOptions options = ParseSuiteFlags(
+      &argc, argv,
+      "trace_replay: a recorded boot's I/O accesses replayed through the whole stack and the "
+      "peers' designs.\n"
+      "  ./bazelw run -c opt //benchmarks:trace_replay [-- --trace=PATH --devmap=PATH]",
+      /*repetitions=*/5, /*min_time=*/0.2,
+      {{"trace", "a trace to replay (default: the bundled Linux boot)"},
+       {"devmap", "the device map for --trace"}});
+  std::string trace_path = options.values.contains("trace") ? options.values.at("trace") : "";
+  std::string map_path = options.values.contains("devmap") ? options.values.at("devmap") : "";
+  if (trace_path.empty() != map_path.empty()) {
+    std::fprintf(stderr, "trace_replay: --trace and --devmap go together\n");
+    return 2;
+  }
+  if (trace_path.empty()) {
+    trace_path = trace::RunfilePath("tests/data/traces/pc.trace.gz");
+    map_path = trace::RunfilePath("tests/data/traces/pc.devmap");
+  }
+  absl::StatusOr<std::vector<trace::Access>> accesses = trace::LoadTrace(trace_path);
+  absl::StatusOr<trace::DeviceMap> map = trace::LoadDeviceMap(map_path);
+  if (!accesses.ok() || !map.ok()) {
+    std::fprintf(stderr, "trace_replay: %s\n",
+                 (!accesses.ok() ? accesses.status() : map.status()).ToString().c_str());
+    return 1;
+  }
+  Input input{*std::move(accesses), *std::move(map), std::nullopt};
+  input.clock = trace::InferRtcClock(input.accesses);
+  std::printf("trace_replay: %s (%zu accesses), map %s (%zu ranges after flattening)\n",
+              trace_path.c_str(), input.accesses.size(), map_path.c_str(), input.map.ranges.size());
+  for (const std::string& note : input.map.notes) std::printf("  map: %s\n", note.c_str());
+  if (input.clock.has_value()) {
+    std::printf(
+        "  RTC clock from the trace: %s, %.1f us per access\n",
+        absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", input.clock->start, absl::UTCTimeZone()).c_str(),
+        absl::ToDoubleMicroseconds(input.clock->per_line));
+  } else {
+    std::printf("  RTC clock: the host's (the trace shows no RTC time)\n");
+  }
+  Register(&input);
+  CollectingReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  PrintSummary(input, reporter, options);
+  benchmark::Shutdown();
+  return 0;
 }

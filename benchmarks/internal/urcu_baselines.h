@@ -2,38 +2,31 @@
 // QSBR flavour (readers register and report a quiescent state every 1024 lookups) and memb
 // flavour (registered readers, membarrier-based) guarding btree snapshots, and its
 // bulletproof flavour (no registration, like ours) guarding IoBus's own index. Each
-// flavour lives in its own translation unit because their headers define the same macros.
+// flavour lives in its own translation unit because their headers define the same macros,
+// so each registers its own Google Benchmark benchmarks (gbench.h).
 // Benchmark-only: the library never depends on liburcu.
 
 #ifndef DBS_DEVICE_BENCHMARKS_INTERNAL_URCU_BASELINES_H_
 #define DBS_DEVICE_BENCHMARKS_INTERNAL_URCU_BASELINES_H_
 
-#include <cstdint>
-#include <vector>
+#include <string>
 
-#include "dbs_device/benchmarks/internal/harness.h"
-#include "dbs_device/bus/io_bus.h"
+#include "benchmark/benchmark.h"
+
+#include "dbs_device/benchmarks/internal/designs.h"
 
 namespace dbs::bench {
 
-inline constexpr const char* kUrcuQsbrName = "liburcu qsbr + btree";
-inline constexpr const char* kUrcuMembName = "liburcu memb + btree";
-inline constexpr const char* kUrcuBpName = "liburcu bp + IoBus index";
+// Lookups calling BenchDevice (bus_bench), in case `c`, registered as `name`.
+void RegisterUrcuQsbrLookup(const std::string& name, const LookupCase& c);
+void RegisterUrcuMembLookup(const std::string& name, const LookupCase& c);
+// liburcu's bulletproof flavour guarding IoBus's own persistent tree.
+void RegisterUrcuBpLookup(const std::string& name, const LookupCase& c);
+// Dispatch to DeviceIo devices (the dispatch benchmark) under the QSBR flavour.
+void RegisterUrcuQsbrDispatch(const std::string& name, const LookupCase& c);
 
-RunResult RunUrcuQsbr(const std::vector<BenchRange>& ranges, const std::vector<uint64_t>& addresses,
-                      const RunSpec& spec);
-RunResult RunUrcuMemb(const std::vector<BenchRange>& ranges, const std::vector<uint64_t>& addresses,
-                      const RunSpec& spec);
-// liburcu's bulletproof flavour (no registration) guarding IoBus's own persistent tree.
-RunResult RunUrcuBp(const std::vector<BenchRange>& ranges, const std::vector<uint64_t>& addresses,
-                    const RunSpec& spec);
-// CPU ns of an empty urcu-bp read section, over `sections` of them.
-double UrcuBpEmptySectionNs(int sections);
-
-// Dispatch to DeviceIo devices (dispatch_designs.h) under liburcu's QSBR flavour.
-struct Registration;
-RunResult RunUrcuQsbrDispatch(AddressSpace space, const std::vector<Registration>& regs,
-                              const std::vector<uint64_t>& addresses, const RunSpec& spec);
+// An empty urcu-bp read section per iteration (Google Benchmark's body).
+void UrcuBpEmptySections(benchmark::State& state);
 
 }  // namespace dbs::bench
 

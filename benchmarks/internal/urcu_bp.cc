@@ -3,44 +3,46 @@
 #define _LGPL_SOURCE  // inline read-side fast paths, as a real user of liburcu would
 #include <urcu/urcu-bp.h>
 
-#include "dbs_device/benchmarks/internal/baselines.h"
+#include "dbs_device/benchmarks/internal/designs.h"
 #include "dbs_device/benchmarks/internal/urcu_baselines.h"
 
 namespace dbs::bench {
 namespace {
 
-// The same persistent tree as IoBusDesign. Readers look up in the generation the writer
-// last announced, inside urcu-bp's read section instead of ours; the writer waits for
-// urcu-bp's grace period before the change's retired nodes go to the bus's domain, so
+// The same persistent tree as IoBusDesign<BenchTarget>. Readers look up in the generation
+// the writer last announced, inside urcu-bp's read section instead of ours; the writer waits
+// for urcu-bp's grace period before the change's retired nodes go to the bus's domain, so
 // nothing a urcu-bp reader can reach is freed (no ReadSection is ever open, so the domain
 // frees them at its next poll).
-class UrcuBpIoBusDesign : public DesignBase {
+class UrcuBpIoBusDesign : public Design<UrcuBpIoBusDesign, BenchTarget> {
  public:
-  using Bus = IoBus<BenchDevice*>;
-  void Build(const std::vector<BenchRange>& ranges) {
+  using Bus = IoBusDesign<BenchTarget>::Bus;
+  void Build(const std::vector<Placement<BenchDevice>>& ranges) {
     Bus::Batch batch;
-    for (const BenchRange& r : ranges) {
-      batch.Insert(BusRange{AddressSpace::kMmio, r.base, r.size}, r.device);
+    for (const Placement<BenchDevice>& r : ranges) {
+      batch.Insert(BusRange{r.space, r.base, r.size}, r.device);
     }
     if (!bus_.Apply(std::move(batch)).ok()) std::abort();
     Announce();
   }
-  ABSL_ATTRIBUTE_ALWAYS_INLINE uint64_t Lookup(uint64_t address) {
+  template <typename Found>
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool Find(AddressSpace space, uint64_t address, size_t length,
+                                         Found&& found) {
     urcu_bp_read_lock();
     const Bus::Snapshot* snapshot = rcu_dereference(published_);
-    BusLookup<BenchDevice*> hit = snapshot->Find(AddressSpace::kMmio, address, 1);
-    const uint64_t answer = hit.ok() ? hit.entry->value->Read(hit.offset) : 0;
+    const auto hit = snapshot->Find(space, address, length);
+    if (hit.ok()) found(**hit.hot, address - hit.offset, hit.offset);
     urcu_bp_read_unlock();
-    return answer;
+    return hit.ok();
   }
   void Republish() {
-    const BusRange toggle{AddressSpace::kMmio, kToggleBase, 8};
+    const BusRange toggle{space_, kHotplugBase, 8};
     Bus::Batch remove;
     remove.Remove(toggle);
     Bus::Change change = bus_.Commit(std::move(remove));
     if (!change.ok()) {
       Bus::Batch insert;
-      insert.Insert(toggle, &toggle_device_);
+      insert.Insert(toggle, &hotplug_device_);
       change = bus_.Commit(std::move(insert));
     }
     Announce();
@@ -60,21 +62,16 @@ class UrcuBpIoBusDesign : public DesignBase {
 
 }  // namespace
 
-double UrcuBpEmptySectionNs(int sections) {
-  const int64_t start = ThreadCpuNanos();
-  for (int i = 0; i < sections; ++i) {
+void UrcuBpEmptySections(benchmark::State& state) {
+  for (auto _ : state) {
     urcu_bp_read_lock();
-    std::atomic_signal_fence(std::memory_order_seq_cst);
+    benchmark::ClobberMemory();
     urcu_bp_read_unlock();
   }
-  return double(ThreadCpuNanos() - start) / sections;
 }
 
-RunResult RunUrcuBp(const std::vector<BenchRange>& ranges, const std::vector<uint64_t>& addresses,
-                    const RunSpec& spec) {
-  UrcuBpIoBusDesign design;
-  design.Build(ranges);
-  return RunLookups(design, addresses, spec);
+void RegisterUrcuBpLookup(const std::string& name, const LookupCase& c) {
+  RegisterCase<UrcuBpIoBusDesign, BenchTarget>(name, c);
 }
 
 }  // namespace dbs::bench

@@ -19,11 +19,8 @@ struct Memb {
 
 }  // namespace
 
-RunResult RunUrcuMemb(const std::vector<BenchRange>& ranges, const std::vector<uint64_t>& addresses,
-                      const RunSpec& spec) {
-  UrcuLookupDesign<Memb> design;
-  design.Build(ranges);
-  return RunLookups(design, addresses, spec);
+void RegisterUrcuMembLookup(const std::string& name, const LookupCase& c) {
+  RegisterCase<UrcuDesign<Memb, BenchTarget>, BenchTarget>(name, c);
 }
 
 }  // namespace dbs::bench

@@ -19,19 +19,12 @@ struct Qsbr {
 
 }  // namespace
 
-RunResult RunUrcuQsbr(const std::vector<BenchRange>& ranges, const std::vector<uint64_t>& addresses,
-                      const RunSpec& spec) {
-  UrcuLookupDesign<Qsbr> design;
-  design.Build(ranges);
-  return RunLookups(design, addresses, spec);
+void RegisterUrcuQsbrLookup(const std::string& name, const LookupCase& c) {
+  RegisterCase<UrcuDesign<Qsbr, BenchTarget>, BenchTarget>(name, c);
 }
 
-RunResult RunUrcuQsbrDispatch(AddressSpace space, const std::vector<Registration>& regs,
-                              const std::vector<uint64_t>& addresses, const RunSpec& spec) {
-  UrcuDispatchDesign<Qsbr> design;
-  design.UseSpace(space);
-  design.Build(regs);
-  return RunLookups(design, addresses, spec);
+void RegisterUrcuQsbrDispatch(const std::string& name, const LookupCase& c) {
+  RegisterCase<UrcuDesign<Qsbr, DeviceIoTarget>, DeviceIoTarget>(name, c);
 }
 
 }  // namespace dbs::bench
