@@ -3,7 +3,7 @@
 // stalled reader, batches, grace periods, read sections. A Google Benchmark binary with a
 // summary and verdicts at the end.
 //
-//   ./bazelw run -c opt //benchmarks:bus_bench                 # about 6 minutes
+//   ./bazelw run -c opt //benchmarks:bus_bench                 # about 2 minutes
 //   ./bazelw run -c opt //benchmarks:bus_bench -- --quick      # a smoke run
 //   ./bazelw run -c opt //benchmarks:bus_bench -- --benchmark_filter='^publish/'
 //
@@ -386,7 +386,7 @@ void PrintSummary(const CollectingReporter& results, const SuiteOptions& options
   }
   if (!bp_to_ours.empty()) {
     PrintVerdict(Median(bp_to_ours) >= 1.0,
-                 "our read section beats liburcu-bp's on the same index (median bp / ours)",
+                 "our read section beats liburcu-bp's on one index (median bp / ours)",
                  absl::StrFormat("%.2fx over %zu cases", Median(bp_to_ours), bp_to_ours.size()));
   }
 }

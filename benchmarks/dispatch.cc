@@ -2,7 +2,7 @@
 // the public IoManager against the designs a VMM would otherwise use, in one Google
 // Benchmark binary, then what registration costs, then a summary with verdicts.
 //
-//   ./bazelw run -c opt //benchmarks:dispatch                 # about 3 minutes
+//   ./bazelw run -c opt //benchmarks:dispatch                 # about a minute and a half
 //   ./bazelw run -c opt //benchmarks:dispatch -- --quick      # a smoke run, seconds
 //   ./bazelw run -c opt //benchmarks:dispatch -- --benchmark_filter=MMIO/4096
 //   ./bazelw run -c opt //benchmarks:dispatch -- --benchmark_out=/tmp/dispatch.json

@@ -366,7 +366,7 @@ void PrintSummary(const Input& input, const CollectingReporter& results,
   std::sort(busiest.rbegin(), busiest.rend());
   std::printf("  accesses by device:");
   for (size_t i = 0; i < busiest.size() && i < 8; ++i) {
-    std::printf(" %s %llu%s", busiest[i].second.c_str(),
+    std::printf("%s %s %llu%s", i == 4 ? "\n   " : "", busiest[i].second.c_str(),
                 static_cast<unsigned long long>(busiest[i].first), i + 1 < 8 ? "," : "");
   }
   std::printf("\n\nVerdicts:\n");
