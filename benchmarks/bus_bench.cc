@@ -403,10 +403,7 @@ int main(int argc, char** argv) {
       "  ./bazelw run -c opt //benchmarks:bus_bench [-- --quick] [-- --benchmark_filter=...]",
       /*repetitions=*/3, /*min_time=*/0.05);
   RegisterSuite("lookup", Cases(), Designs());
-  CollectingReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  SharedRunBase::ReleaseCurrent();
-  PrintSummary(reporter, options);
+  PrintSummary(*RunBenchmarks(), options);
   benchmark::Shutdown();
   return 0;
 }

@@ -214,10 +214,7 @@ int main(int argc, char** argv) {
       "  ./bazelw run -c opt //benchmarks:dispatch [-- --quick] [-- --benchmark_out=PATH]",
       /*repetitions=*/3, /*min_time=*/0.05);
   RegisterSuite("dispatch", Cases(), Designs());
-  CollectingReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  SharedRunBase::ReleaseCurrent();
-  PrintSummary(reporter, options);
+  PrintSummary(*RunBenchmarks(), options);
   benchmark::Shutdown();
   return 0;
 }

@@ -428,9 +428,7 @@ int main(int argc, char** argv) {
     std::printf("  RTC clock: the host's (the trace shows no RTC time)\n");
   }
   Register(&input);
-  CollectingReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  PrintSummary(input, reporter, options);
+  PrintSummary(input, *RunBenchmarks(), options);
   benchmark::Shutdown();
   return 0;
 }

@@ -228,6 +228,16 @@ class CollectingReporter : public benchmark::ConsoleReporter {
   std::map<std::string, Measured> results_;
 };
 
+// Runs every registered benchmark that the filter selects (Google Benchmark's report as it
+// goes, and --benchmark_out if given) and returns their medians. A design still built is
+// dropped before returning, while everything it uses is still alive.
+inline std::unique_ptr<CollectingReporter> RunBenchmarks() {
+  auto reporter = std::make_unique<CollectingReporter>();
+  benchmark::RunSpecifiedBenchmarks(reporter.get());
+  SharedRunBase::ReleaseCurrent();
+  return reporter;
+}
+
 // Options every suite takes besides Google Benchmark's own flags.
 struct SuiteOptions {
   bool quick = false;                         // --quick: a smoke run
