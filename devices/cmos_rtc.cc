@@ -37,6 +37,9 @@ CmosRtc::CmosRtc(std::function<absl::Time()> clock) : clock_(std::move(clock)) {
   state_.last_seen = GuestTime();
 }
 
+CmosRtc::CmosRtc(const CmosRtcState& state, std::function<absl::Time()> clock)
+    : clock_(std::move(clock)), state_(state) {}
+
 std::vector<ResourceConstraint> CmosRtc::Constraints() {
   return {PioConstraint{2, 1, AddressWindow<PioAddress>{kIndexPort, kDataPort}}};
 }

@@ -115,11 +115,17 @@ struct CmosRtcState {
   absl::Duration offset;   // guest time - clock()
   absl::Time last_seen;    // the clock (plus offset) at the previous access
   absl::CivilSecond held;  // the time being set while SET is held
+
+  friend bool operator==(const CmosRtcState&, const CmosRtcState&) = default;
 };
 
 class CmosRtc : public DeviceIoMut {
  public:
   explicit CmosRtc(std::function<absl::Time()> clock);
+  // An RTC restored from `state` (read from another one with state()). It keeps the guest's
+  // offset from the host clock, as a real RTC keeps time while the VM is saved: the guest
+  // reads clock() + the same offset, so the time it sees has moved on with `clock`.
+  CmosRtc(const CmosRtcState& state, std::function<absl::Time()> clock);
 
   // Ports 0x70-0x71, for DeviceManager (the RTC drives no interrupt here).
   static std::vector<ResourceConstraint> Constraints();

@@ -5,7 +5,12 @@
 namespace dbs {
 
 DummyDevice::DummyDevice(std::function<uint8_t(uint64_t)> pattern, bool record)
-    : pattern_(std::move(pattern)), record_(record) {}
+    : pattern_(std::move(pattern)) {
+  state_.record = record;
+}
+
+DummyDevice::DummyDevice(const DummyDeviceState& state, std::function<uint8_t(uint64_t)> pattern)
+    : pattern_(std::move(pattern)), state_(state) {}
 
 void DummyDevice::Fill(uint64_t offset, absl::Span<uint8_t> data) const {
   for (size_t i = 0; i < data.size(); ++i) data[i] = pattern_ ? pattern_(offset + i) : 0xff;
@@ -15,20 +20,20 @@ void DummyDevice::Note(DummyAccess::Kind kind, uint64_t base, uint64_t offset,
                        absl::Span<const uint8_t> data) {
   switch (kind) {
     case DummyAccess::kMmioRead:
-      ++counts_.mmio_reads;
+      ++state_.counts.mmio_reads;
       break;
     case DummyAccess::kMmioWrite:
-      ++counts_.mmio_writes;
+      ++state_.counts.mmio_writes;
       break;
     case DummyAccess::kPioRead:
-      ++counts_.pio_reads;
+      ++state_.counts.pio_reads;
       break;
     case DummyAccess::kPioWrite:
-      ++counts_.pio_writes;
+      ++state_.counts.pio_writes;
       break;
   }
-  counts_.bytes += data.size();
-  if (record_) accesses_.push_back({kind, base, offset, {data.begin(), data.end()}});
+  state_.counts.bytes += data.size();
+  if (state_.record) state_.accesses.push_back({kind, base, offset, {data.begin(), data.end()}});
 }
 
 void DummyDevice::Read(IoAddress base, IoAddress offset, absl::Span<uint8_t> data) {
@@ -50,8 +55,8 @@ void DummyDevice::PioWrite(PioAddress base, PioAddress offset, absl::Span<const 
 }
 
 void DummyDevice::Clear() {
-  counts_ = {};
-  accesses_.clear();
+  state_.counts = {};
+  state_.accesses.clear();
 }
 
 }  // namespace dbs

@@ -36,20 +36,34 @@ struct DummyCounts {
   uint64_t pio_writes = 0;
   uint64_t bytes = 0;
   uint64_t total() const { return mmio_reads + mmio_writes + pio_reads + pio_writes; }
+  friend bool operator==(const DummyCounts&, const DummyCounts&) = default;
+};
+
+// Everything a DummyDevice holds but its pattern: a plain value, for snapshots.
+struct DummyDeviceState {
+  bool record = false;
+  DummyCounts counts;
+  std::vector<DummyAccess> accesses;  // with `record` set
+  friend bool operator==(const DummyDeviceState&, const DummyDeviceState&) = default;
 };
 
 class DummyDevice : public DeviceIoMut {
  public:
   // `pattern(offset)` is the byte a read returns at `offset` of the range.
   explicit DummyDevice(std::function<uint8_t(uint64_t)> pattern = {}, bool record = false);
+  // A device restored from `state`, answering with `pattern` (passed in again, like the
+  // outside world of the other devices).
+  explicit DummyDevice(const DummyDeviceState& state,
+                       std::function<uint8_t(uint64_t)> pattern = {});
 
   void Read(IoAddress base, IoAddress offset, absl::Span<uint8_t> data) override;
   void Write(IoAddress base, IoAddress offset, absl::Span<const uint8_t> data) override;
   void PioRead(PioAddress base, PioAddress offset, absl::Span<uint8_t> data) override;
   void PioWrite(PioAddress base, PioAddress offset, absl::Span<const uint8_t> data) override;
 
-  const DummyCounts& counts() const { return counts_; }
-  const std::vector<DummyAccess>& accesses() const { return accesses_; }
+  const DummyCounts& counts() const { return state_.counts; }
+  const std::vector<DummyAccess>& accesses() const { return state_.accesses; }
+  const DummyDeviceState& state() const { return state_; }
   void Clear();
 
  private:
@@ -57,9 +71,7 @@ class DummyDevice : public DeviceIoMut {
   void Note(DummyAccess::Kind kind, uint64_t base, uint64_t offset, absl::Span<const uint8_t> data);
 
   std::function<uint8_t(uint64_t)> pattern_;
-  bool record_;
-  DummyCounts counts_;
-  std::vector<DummyAccess> accesses_;
+  DummyDeviceState state_;
 };
 
 }  // namespace dbs

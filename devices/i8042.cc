@@ -44,6 +44,16 @@ I8042::I8042(std::function<void()> reset_request, std::function<void(bool)> irq,
       irq_(std::move(irq)),
       aux_irq_(std::move(aux_irq)) {}
 
+I8042::I8042(const I8042State& state, std::function<void()> reset_request,
+             std::function<void(bool)> irq, std::function<void(bool)> aux_irq)
+    : reset_request_(std::move(reset_request)),
+      irq_(std::move(irq)),
+      aux_irq_(std::move(aux_irq)),
+      state_(state) {
+  if (state_.irq_level && irq_) irq_(true);
+  if (state_.aux_irq_level && aux_irq_) aux_irq_(true);
+}
+
 std::vector<ResourceConstraint> I8042::Constraints() {
   return {PioConstraint{1, 1, AddressWindow<PioAddress>{kDataPort, kDataPort}},
           PioConstraint{1, 1, AddressWindow<PioAddress>{kCommandPort, kCommandPort}},

@@ -125,12 +125,19 @@ struct I8042State {
   bool irq_level = false;
   bool aux_irq_level = false;
   uint64_t reset_requests = 0;
+
+  friend bool operator==(const I8042State&, const I8042State&) = default;
 };
 
 class I8042 : public DeviceIoMut {
  public:
   explicit I8042(std::function<void()> reset_request, std::function<void(bool)> irq = {},
                  std::function<void(bool)> aux_irq = {});
+  // A controller restored from `state` (read from another one with state()), answering every
+  // access as that one would have, with its pending output bytes. An interrupt line that was
+  // high is reported high again through `irq` / `aux_irq` at once.
+  I8042(const I8042State& state, std::function<void()> reset_request,
+        std::function<void(bool)> irq = {}, std::function<void(bool)> aux_irq = {});
 
   // Scancodes from the host keyboard (in the set the guest expects), queued for port 0x60.
   void EnqueueScancodes(absl::Span<const uint8_t> codes);

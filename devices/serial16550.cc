@@ -9,6 +9,12 @@ using namespace serial16550;  // NOLINT: the register names read best unqualifie
 Serial16550::Serial16550(std::function<void(uint8_t)> output, std::function<void(bool)> irq)
     : output_(std::move(output)), irq_(std::move(irq)) {}
 
+Serial16550::Serial16550(const Serial16550State& state, std::function<void(uint8_t)> output,
+                         std::function<void(bool)> irq)
+    : output_(std::move(output)), irq_(std::move(irq)), state_(state) {
+  if (state_.irq_level && irq_) irq_(true);
+}
+
 std::vector<ResourceConstraint> Serial16550::Constraints(uint16_t base, uint32_t irq) {
   const uint16_t last = base + kRegisterCount - 1;
   return {PioConstraint{kRegisterCount, 1, AddressWindow<PioAddress>{base, last}},

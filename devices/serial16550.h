@@ -155,6 +155,8 @@ struct Serial16550State {
   bool thr_interrupt_pending = false;
   bool timeout_pending = false;
   bool irq_level = false;
+
+  friend bool operator==(const Serial16550State&, const Serial16550State&) = default;
 };
 
 class Serial16550 : public DeviceIoMut {
@@ -162,6 +164,10 @@ class Serial16550 : public DeviceIoMut {
   // `output` receives every byte the guest transmits (not in loopback); `irq`, if given,
   // every change of the interrupt line.
   explicit Serial16550(std::function<void(uint8_t)> output, std::function<void(bool)> irq = {});
+  // A UART restored from `state` (read from another one with state()), answering every
+  // access as that one would have. If its interrupt line was high, `irq` is told so at once.
+  Serial16550(const Serial16550State& state, std::function<void(uint8_t)> output,
+              std::function<void(bool)> irq = {});
 
   // Bytes arriving from the host, received in order. With FIFOs on, a byte arriving to a
   // full FIFO is lost and sets LSR.OE (an overrun); with FIFOs off, any byte not yet read
