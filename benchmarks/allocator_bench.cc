@@ -1,21 +1,29 @@
-// Allocation cost with 1k, 10k and 100k live ranges in a fragmented space: IntervalAllocator
-// (a treap with per-alignment capacity summaries, O(log n)) against a first-fit linear scan
-// over a sorted free list (the design of rust-vmm's and several VMMs' allocators), plus a
-// whole device's allocation through ResourceManager.
+// allocator_bench: what allocating a range costs as the space fragments. IntervalAllocator
+// (a treap with per-alignment-class capacity summaries, O(log n)) against a first-fit linear
+// scan over a sorted free list (the design of rust-vmm's and several VMMs' allocators), and a
+// whole device's allocation through ResourceManager; a summary with verdicts at the end.
 //
 //   ./bazelw run -c opt //benchmarks:allocator_bench
 //
-// The space holds n live 4 KiB ranges at an 8 KiB stride, so n free 4 KiB gaps lie between
-// them. Each iteration allocates a range that fits no gap (8 KiB, 8 KiB aligned) and frees
-// it: first fit must find the free tail after every gap. A second case asks for a 4 KiB
-// range at 4 KiB alignment with last-match policy among the gaps.
+// Fragmented: the space holds n live 4 KiB ranges at an 8 KiB stride, so n free 4 KiB gaps
+// lie between them. Each iteration allocates a range that fits no gap (8 KiB, 8 KiB aligned)
+// and frees it: first fit must find the free tail after every gap. A second case asks for a
+// 4 KiB range at 4 KiB alignment with last-match policy among the gaps. Mixed: n live
+// ranges drawn as a VMM draws them (ports, 4 KiB MMIO, BARs aligned to their size, 2 MiB
+// and 1 GiB memory); each iteration frees one at random and allocates the next.
 
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <optional>
+#include <random>
+#include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_format.h"
 #include "benchmark/benchmark.h"
+#include "dbs_device/benchmarks/internal/gbench.h"
 #include "dbs_device/resources/allocator.h"
 #include "dbs_device/resources/resource_manager.h"
 
@@ -24,6 +32,7 @@ namespace {
 
 constexpr uint64_t kChunk = 0x1000;
 constexpr uint64_t kSpaceEnd = (uint64_t{1} << 40) - 1;
+constexpr uint64_t kMixedEnd = (uint64_t{1} << 48) - 1;  // room for 100,000 mixed requests
 
 // The baseline: a sorted free list searched from the start.
 class LinearScanAllocator {
@@ -96,11 +105,14 @@ void BM_IntervalAllocator_FitAfterAllGaps(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
   state.counters["free_ranges"] = static_cast<double>(allocator.free_range_count());
 }
-BENCHMARK(BM_IntervalAllocator_FitAfterAllGaps)
-    ->ArgName("live")
-    ->Arg(1000)
-    ->Arg(10000)
-    ->Arg(100000);
+constexpr int64_t kSizes[] = {16, 64, 256, 1000, 10000, 100000};
+
+void LiveSizes(benchmark::internal::Benchmark* b) {
+  b->ArgName("live");
+  for (int64_t n : kSizes) b->Arg(n);
+}
+
+BENCHMARK(BM_IntervalAllocator_FitAfterAllGaps)->Apply(LiveSizes);
 
 void BM_LinearScan_FitAfterAllGaps(benchmark::State& state) {
   LinearScanAllocator allocator(InclusiveRange{0, kSpaceEnd});
@@ -112,7 +124,7 @@ void BM_LinearScan_FitAfterAllGaps(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_LinearScan_FitAfterAllGaps)->ArgName("live")->Arg(1000)->Arg(10000)->Arg(100000);
+BENCHMARK(BM_LinearScan_FitAfterAllGaps)->Apply(LiveSizes);
 
 void BM_IntervalAllocator_LastMatchInAGap(benchmark::State& state) {
   IntervalAllocator allocator(InclusiveRange{0, kSpaceEnd});
@@ -126,11 +138,82 @@ void BM_IntervalAllocator_LastMatchInAGap(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_IntervalAllocator_LastMatchInAGap)
-    ->ArgName("live")
-    ->Arg(1000)
-    ->Arg(10000)
-    ->Arg(100000);
+BENCHMARK(BM_IntervalAllocator_LastMatchInAGap)->Apply(LiveSizes);
+
+// A request as a VMM makes them: ports, 4 KiB MMIO, a BAR aligned to its own size, 2 MiB or
+// 1 GiB of memory.
+struct Request {
+  uint64_t size;
+  uint64_t align;
+};
+
+std::vector<Request> VmmRequests(size_t count, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<Request> out;
+  for (size_t i = 0; i < count; ++i) {
+    const uint64_t kind = rng() % 20;
+    if (kind < 4) {
+      out.push_back({1 + rng() % 16, uint64_t{1} << (rng() % 4)});  // ports
+    } else if (kind < 12) {
+      out.push_back({kChunk, kChunk});  // a 4 KiB MMIO window
+    } else if (kind < 16) {
+      const uint64_t bar = uint64_t{1} << (12 + rng() % 13);  // 4 KiB to 16 MiB
+      out.push_back({bar, bar});
+    } else if (kind < 19) {
+      out.push_back({uint64_t{2} << 20, uint64_t{2} << 20});  // a 2 MiB page
+    } else {
+      out.push_back({uint64_t{1} << 30, uint64_t{1} << 30});  // a 1 GiB page
+    }
+  }
+  return out;
+}
+
+// n live ranges; each iteration frees one of them (chosen at random) and allocates the next
+// request. Both allocators see the same sequence.
+template <typename Alloc, typename Free>
+void MixedWorkload(benchmark::State& state, Alloc&& allocate, Free&& free) {
+  const size_t live = static_cast<size_t>(state.range(0));
+  const std::vector<Request> requests = VmmRequests(1 << 16, 11);
+  std::vector<InclusiveRange> held;
+  size_t next = 0;
+  for (; held.size() < live; ++next) held.push_back(allocate(requests[next % requests.size()]));
+  std::mt19937_64 rng(5);
+  for (auto _ : state) {
+    const size_t victim = rng() % held.size();
+    free(held[victim]);
+    held[victim] = allocate(requests[next++ % requests.size()]);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_IntervalAllocator_Mixed(benchmark::State& state) {
+  IntervalAllocator allocator(InclusiveRange{0, kMixedEnd});
+  MixedWorkload(
+      state,
+      [&](const Request& r) {
+        absl::StatusOr<InclusiveRange> got =
+            allocator.Allocate(Constraint{r.size, 0, kMixedEnd, r.align, AllocPolicy::kFirstMatch});
+        if (!got.ok()) std::abort();
+        return *got;
+      },
+      [&](const InclusiveRange& r) {
+        if (!allocator.Free(r).ok()) std::abort();
+      });
+}
+BENCHMARK(BM_IntervalAllocator_Mixed)->Apply(LiveSizes);
+
+void BM_LinearScan_Mixed(benchmark::State& state) {
+  LinearScanAllocator allocator(InclusiveRange{0, kMixedEnd});
+  MixedWorkload(
+      state,
+      [&](const Request& r) {
+        std::optional<InclusiveRange> got = allocator.Allocate(r.size, r.align);
+        if (!got.has_value()) std::abort();
+        return *got;
+      },
+      [&](const InclusiveRange& r) { allocator.Free(r); });
+}
+BENCHMARK(BM_LinearScan_Mixed)->Apply(LiveSizes);
 
 // A PCI-like device: 8 ports, a 4 KiB MMIO BAR, a legacy IRQ and a 4-vector MSI block.
 void BM_ResourceManager_DeviceAllocateFree(benchmark::State& state) {
@@ -146,7 +229,62 @@ void BM_ResourceManager_DeviceAllocateFree(benchmark::State& state) {
 }
 BENCHMARK(BM_ResourceManager_DeviceAllocateFree);
 
+void PrintSummary(const bench::CollectingReporter& results, const bench::SuiteOptions& options) {
+  auto ns = [&](const char* name, int64_t live) {
+    return results.NsOf(absl::StrFormat("%s/live:%d", name, live));
+  };
+  std::printf("\nAllocate + free, ns (CPU, median). Lower is better.\n\n");
+  std::printf("%8s %10s %10s %7s %10s %10s %7s %10s\n", "live", "fragment.", "linear", "ratio",
+              "mixed", "linear", "ratio", "last-fit");
+  bool faster_everywhere = true;
+  for (int64_t n : kSizes) {
+    const double ours = ns("BM_IntervalAllocator_FitAfterAllGaps", n);
+    const double scan = ns("BM_LinearScan_FitAfterAllGaps", n);
+    const double mixed = ns("BM_IntervalAllocator_Mixed", n);
+    const double mixed_scan = ns("BM_LinearScan_Mixed", n);
+    if (ours < 0) continue;
+    std::printf("%8lld %10.0f %10.0f %7.2f %10.0f %10.0f %7.2f %10.0f\n", static_cast<long long>(n),
+                ours, scan, ours / scan, mixed, mixed_scan, mixed / mixed_scan,
+                ns("BM_IntervalAllocator_LastMatchInAGap", n));
+    if (n >= 64) faster_everywhere &= ours < scan && mixed < mixed_scan;
+  }
+  std::printf(
+      "  fragment.: a fit after every gap; mixed: a VMM's requests; ratio: ours / the "
+      "linear scan\n");
+  const double device = results.NsOf("BM_ResourceManager_DeviceAllocateFree");
+  std::printf("  a PCI-like device through ResourceManager, allocated and freed: %.0f ns\n",
+              device);
+  if (options.quick) {
+    std::printf("\nA smoke run (--quick): too short to be read as a result; no verdicts.\n");
+    return;
+  }
+  const double at_1k = ns("BM_IntervalAllocator_FitAfterAllGaps", 1000);
+  const double at_100k = ns("BM_IntervalAllocator_FitAfterAllGaps", 100000);
+  if (at_1k < 0 || at_100k < 0 || device < 0) return;
+  std::printf("\nVerdicts:\n");
+  bench::PrintVerdict(at_1k <= 500, "at most 0.5 us at 1,000 live ranges",
+                      absl::StrFormat("%.2f us", at_1k / 1e3));
+  bench::PrintVerdict(at_100k <= 1000, "at most 1 us at 100,000 live ranges",
+                      absl::StrFormat("%.2f us", at_100k / 1e3));
+  bench::PrintVerdict(faster_everywhere, "faster than the linear scan at every size from 64 up",
+                      faster_everywhere ? "yes, both workloads" : "no (see the ratios above)");
+  bench::PrintVerdict(at_100k <= 2 * at_1k, "100,000 live ranges within 2x of 1,000",
+                      absl::StrFormat("%.2fx", at_100k / at_1k));
+  bench::PrintVerdict(device <= 1000, "a PCI-like device's allocate + free at most 1 us",
+                      absl::StrFormat("%.2f us", device / 1e3));
+}
+
 }  // namespace
 }  // namespace dbs
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  const dbs::bench::SuiteOptions options = dbs::bench::ParseSuiteFlags(
+      &argc, argv,
+      "allocator_bench: IntervalAllocator against a first-fit linear scan as the space "
+      "fragments,\nand a device through ResourceManager, then a summary with verdicts.\n"
+      "  ./bazelw run -c opt //benchmarks:allocator_bench [-- --quick]",
+      /*repetitions=*/3, /*min_time=*/0.1);
+  dbs::PrintSummary(*dbs::bench::RunBenchmarks(), options);
+  benchmark::Shutdown();
+  return 0;
+}

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <tuple>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_format.h"
 
 namespace dbs {
@@ -15,19 +17,33 @@ std::ostream& operator<<(std::ostream& os, const InclusiveRange& range) {
 
 namespace allocator_internal {
 
-constexpr int kAlignments = 64;  // alignments 2^0 .. 2^63
 constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
 
-// A free range [start, end] in the treap, with the per-alignment capacity summary.
+// The alignments whose capacities each node summarises: 2^kClassBits[i]. Byte, word and
+// small-block alignments for ports and MSI vectors, 4 KiB pages, 64 KiB, 2 MiB and 1 GiB
+// pages. A request aligned to one of them is searched exactly; one between two classes
+// (a BAR aligned to its own 128 KiB, say) is filtered by the class below it, whose capacity
+// bounds its own from above, and decided exactly at each node the filter lets through.
+constexpr std::array<int, 8> kClassBits = {0, 2, 4, 8, 12, 16, 21, 30};
+constexpr int kClasses = static_cast<int>(kClassBits.size());
+
+// The summary class for alignment 2^k: the largest class not above it.
+constexpr int ClassOf(int k) {
+  int c = 0;
+  while (c + 1 < kClasses && kClassBits[c + 1] <= k) ++c;
+  return c;
+}
+
+// A free range [start, end] in the treap, with the per-class capacity summary.
 struct FreeNode {
   uint64_t start;
   uint64_t end;
   uint64_t priority;
   FreeNode* left = nullptr;
   FreeNode* right = nullptr;
-  // best[k]: the largest number of units that fit in one free range of this subtree when
-  // starting at a multiple of 2^k; saturates at 2^64-1; 0 when none fits.
-  std::array<uint64_t, kAlignments> best;
+  // best[c]: the largest number of units that fit in one free range of this subtree when
+  // starting at a multiple of 2^kClassBits[c]; saturates at 2^64-1; 0 when none fits.
+  std::array<uint64_t, kClasses> best;
 };
 
 void FreeNodeDeleter::operator()(FreeNode* node) const {
@@ -63,13 +79,25 @@ uint64_t Capacity(uint64_t start, uint64_t end, uint64_t align) {
   return span == kMax ? kMax : span + 1;
 }
 
-void Update(FreeNode* n) {
-  for (int k = 0; k < kAlignments; ++k) {
-    uint64_t best = Capacity(n->start, n->end, uint64_t{1} << k);
-    if (n->left != nullptr) best = std::max(best, n->left->best[k]);
-    if (n->right != nullptr) best = std::max(best, n->right->best[k]);
-    n->best[k] = best;
+// The summaries of an absent child: no capacity at any class.
+constexpr std::array<uint64_t, kClasses> kNoCapacity{};
+
+// Recomputes `n`'s summary from its range and its children's; true if it changed.
+bool Update(FreeNode* n) {
+  const std::array<uint64_t, kClasses>& left = n->left != nullptr ? n->left->best : kNoCapacity;
+  const std::array<uint64_t, kClasses>& right = n->right != nullptr ? n->right->best : kNoCapacity;
+  const std::array<uint64_t, kClasses> before = n->best;
+  for (int c = 0; c < kClasses; ++c) {
+    // Capacity(start, end, 2^bits) without branches: the first aligned address at or above
+    // start (0 capacity if that wraps past 2^64 or lies past end).
+    const uint64_t mask = (uint64_t{1} << kClassBits[c]) - 1;
+    const uint64_t first = (n->start + mask) & ~mask;
+    const uint64_t span = n->end - first;  // units - 1 when it fits
+    const bool fits = first >= n->start && first <= n->end;
+    const uint64_t own = fits ? (span == kMax ? kMax : span + 1) : 0;
+    n->best[c] = std::max(own, std::max(left[c], right[c]));
   }
+  return n->best != before;
 }
 
 // Splits `t` into keys < key and keys >= key.
@@ -103,11 +131,14 @@ FreeNode* Merge(FreeNode* a, FreeNode* b) {
 
 // The node with the lowest (kLowest) or highest start in [lo, hi] whose range fits `size`
 // at alignment 2^k. `lo_ok` / `hi_ok` say that every key of the subtree is already known to
-// be >= lo / <= hi; once both hold the summary is exact and the walk follows one path.
+// be >= lo / <= hi. A subtree whose summary for k's class is below `size` holds no fit;
+// once inside the window with k a class of its own, the summary is exact and the walk
+// follows one path.
 template <bool kLowest>
 const FreeNode* Extreme(const FreeNode* t, uint64_t lo, uint64_t hi, bool lo_ok, bool hi_ok, int k,
                         uint64_t size) {
-  while (t != nullptr && t->best[k] >= size) {
+  const int c = ClassOf(k);
+  while (t != nullptr && t->best[c] >= size) {
     if (!lo_ok && t->start < lo) {
       t = t->right;
       continue;
@@ -160,9 +191,54 @@ IntervalAllocator::IntervalAllocator(InclusiveRange window)
   }
 }
 
-IntervalAllocator::~IntervalAllocator() = default;
-IntervalAllocator::IntervalAllocator(IntervalAllocator&&) noexcept = default;
-IntervalAllocator& IntervalAllocator::operator=(IntervalAllocator&&) noexcept = default;
+IntervalAllocator::~IntervalAllocator() { allocator_internal::FreeNodeDeleter()(free_root_); }
+
+IntervalAllocator::IntervalAllocator(IntervalAllocator&& other) noexcept
+    : window_(other.window_),
+      free_root_(std::exchange(other.free_root_, nullptr)),
+      free_count_(std::exchange(other.free_count_, 0)),
+      rng_state_(other.rng_state_),
+      allocated_(std::move(other.allocated_)) {}
+
+IntervalAllocator& IntervalAllocator::operator=(IntervalAllocator&& other) noexcept {
+  if (this != &other) {
+    allocator_internal::FreeNodeDeleter()(free_root_);
+    window_ = other.window_;
+    free_root_ = std::exchange(other.free_root_, nullptr);
+    free_count_ = std::exchange(other.free_count_, 0);
+    rng_state_ = other.rng_state_;
+    allocated_ = std::move(other.allocated_);
+  }
+  return *this;
+}
+
+namespace allocator_internal {
+// Treap depth is O(log n) in expectation; the links live inline up to 64 levels.
+struct TreapPath {
+  absl::InlinedVector<FreeNode**, 64> links;
+};
+}  // namespace allocator_internal
+
+using allocator_internal::TreapPath;
+
+TreapPath IntervalAllocator::PathTo(uint64_t start) {
+  TreapPath path;
+  FreeNode** link = &free_root_;
+  while (true) {
+    path.links.push_back(link);
+    FreeNode* t = *link;
+    if (t->start == start) return path;
+    link = start < t->start ? &t->left : &t->right;
+  }
+}
+
+void IntervalAllocator::Refresh(const TreapPath& path) {
+  // A node's summary depends only on its range and its children's summaries, and only this
+  // path changed: once one node's summary comes out the same, so do all above it.
+  for (auto it = path.links.rbegin(); it != path.links.rend(); ++it) {
+    if (**it != nullptr && !allocator_internal::Update(**it)) return;
+  }
+}
 
 void IntervalAllocator::InsertFree(uint64_t start, uint64_t end) {
   // splitmix64: random priorities, independent of the input.
@@ -170,30 +246,34 @@ void IntervalAllocator::InsertFree(uint64_t start, uint64_t end) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   auto* node = new FreeNode{start, end, z ^ (z >> 31)};
+  // Down to where the node's priority puts it; the subtree found there splits around it.
+  TreapPath path;
+  FreeNode** link = &free_root_;
+  while (*link != nullptr && (*link)->priority > node->priority) {
+    path.links.push_back(link);
+    link = start < (*link)->start ? &(*link)->left : &(*link)->right;
+  }
+  std::tie(node->left, node->right) = allocator_internal::Split(*link, start);
   allocator_internal::Update(node);
-  auto [below, above] = allocator_internal::Split(free_root_.release(), start);
-  free_root_.reset(allocator_internal::Merge(allocator_internal::Merge(below, node), above));
+  *link = node;
+  Refresh(path);
   ++free_count_;
 }
 
 void IntervalAllocator::EraseFree(uint64_t start) {
-  auto [below, rest] = allocator_internal::Split(free_root_.release(), start);
-  FreeNode* target = rest;
-  FreeNode* above = nullptr;
-  if (start < kMax) {
-    auto [at, higher] = allocator_internal::Split(rest, start + 1);
-    target = at;
-    above = higher;
-  }
-  // `target` holds exactly the node keyed `start` (the caller found it).
-  allocator_internal::FreeNodeDeleter()(target);
+  TreapPath path = PathTo(start);
+  FreeNode** link = path.links.back();
+  FreeNode* target = *link;
+  *link = allocator_internal::Merge(target->left, target->right);
+  delete target;
   --free_count_;
-  free_root_.reset(allocator_internal::Merge(below, above));
+  path.links.pop_back();
+  Refresh(path);
 }
 
-const FreeNode* IntervalAllocator::FreeRangeContaining(uint64_t address) const {
-  const FreeNode* t = free_root_.get();
-  const FreeNode* candidate = nullptr;
+FreeNode* IntervalAllocator::FreeRangeContaining(uint64_t address) const {
+  FreeNode* t = free_root_;
+  FreeNode* candidate = nullptr;
   while (t != nullptr) {
     if (t->start <= address) {
       candidate = t;
@@ -206,25 +286,36 @@ const FreeNode* IntervalAllocator::FreeRangeContaining(uint64_t address) const {
   return nullptr;
 }
 
-void IntervalAllocator::Carve(const FreeNode& node, uint64_t start, uint64_t end) {
+void IntervalAllocator::Carve(FreeNode& node, uint64_t start, uint64_t end) {
   const uint64_t free_start = node.start;
   const uint64_t free_end = node.end;
-  EraseFree(free_start);
-  if (free_start < start) InsertFree(free_start, start - 1);
-  if (end < free_end) InsertFree(end + 1, free_end);
+  if (free_start == start && free_end == end) {
+    EraseFree(free_start);
+  } else {
+    // Shrinking a range in place keeps the key order: its neighbours lie outside it.
+    TreapPath path = PathTo(free_start);
+    if (free_start == start) {
+      node.start = end + 1;
+    } else {
+      node.end = start - 1;
+    }
+    Refresh(path);
+    if (free_start < start && end < free_end) InsertFree(end + 1, free_end);
+  }
   allocated_.emplace(start, end);
 }
 
-// The allocation start for `constraint` clipped to [lo, hi], by policy; nullopt if none.
-std::optional<uint64_t> IntervalAllocator::FindFit(const Constraint& c, uint64_t lo,
-                                                   uint64_t hi) const {
+// The allocation start for `constraint` clipped to [lo, hi], by policy, and the free range
+// holding it; nullopt if none.
+std::optional<IntervalAllocator::Fit> IntervalAllocator::FindFit(const Constraint& c, uint64_t lo,
+                                                                 uint64_t hi) const {
   using allocator_internal::HighestFit;
   using allocator_internal::LowestFit;
   const int k = std::countr_zero(c.align);
   // At most two free ranges straddle the window's edges; the rest lie wholly inside it,
   // where the subtree summaries apply.
-  const FreeNode* left_edge = FreeRangeContaining(lo);
-  const FreeNode* right_edge = FreeRangeContaining(hi);
+  FreeNode* left_edge = FreeRangeContaining(lo);
+  FreeNode* right_edge = FreeRangeContaining(hi);
   if (right_edge == left_edge) right_edge = nullptr;
   // The ranges wholly inside are those keyed in [inside_lo, inside_hi]: after the left
   // edge's range and before the right edge's (which, being a different range containing
@@ -242,22 +333,26 @@ std::optional<uint64_t> IntervalAllocator::FindFit(const Constraint& c, uint64_t
   if (right_edge != nullptr) inside_hi = right_edge->start - 1;
   if (inside_lo > inside_hi) inside_empty = true;
 
-  auto clipped = [&](const FreeNode* n, bool lowest) -> std::optional<uint64_t> {
-    if (n == nullptr) return std::nullopt;
-    const uint64_t from = std::max(n->start, lo);
-    const uint64_t to = std::min(n->end, hi);
-    return lowest ? LowestFit(from, to, c.size, c.align) : HighestFit(from, to, c.size, c.align);
+  auto fit_in = [&](FreeNode* n, uint64_t from, uint64_t to, bool lowest) -> std::optional<Fit> {
+    const std::optional<uint64_t> start =
+        lowest ? LowestFit(from, to, c.size, c.align) : HighestFit(from, to, c.size, c.align);
+    if (!start.has_value()) return std::nullopt;
+    return Fit{*start, n};
   };
-  auto inside = [&](bool lowest) -> std::optional<uint64_t> {
-    if (inside_empty) return std::nullopt;
-    const FreeNode* n = lowest
-                            ? allocator_internal::Extreme<true>(free_root_.get(), inside_lo,
-                                                                inside_hi, false, false, k, c.size)
-                            : allocator_internal::Extreme<false>(
-                                  free_root_.get(), inside_lo, inside_hi, false, false, k, c.size);
+  auto clipped = [&](FreeNode* n, bool lowest) -> std::optional<Fit> {
     if (n == nullptr) return std::nullopt;
-    return lowest ? LowestFit(n->start, n->end, c.size, c.align)
-                  : HighestFit(n->start, n->end, c.size, c.align);
+    return fit_in(n, std::max(n->start, lo), std::min(n->end, hi), lowest);
+  };
+  auto inside = [&](bool lowest) -> std::optional<Fit> {
+    if (inside_empty) return std::nullopt;
+    // Extreme walks the tree read-only; the node it returns is this allocator's to change.
+    auto* n = const_cast<FreeNode*>(
+        lowest ? allocator_internal::Extreme<true>(free_root_, inside_lo, inside_hi, false, false,
+                                                   k, c.size)
+               : allocator_internal::Extreme<false>(free_root_, inside_lo, inside_hi, false, false,
+                                                    k, c.size));
+    if (n == nullptr) return std::nullopt;
+    return fit_in(n, n->start, n->end, lowest);
   };
 
   if (c.policy == AllocPolicy::kLastMatch) {
@@ -293,25 +388,25 @@ absl::StatusOr<InclusiveRange> IntervalAllocator::Allocate(const Constraint& c) 
   const uint64_t lo = std::max(c.min, window_->min);
   const uint64_t hi = std::min(c.max, window_->max);
 
-  std::optional<uint64_t> start;
+  std::optional<Fit> fit;
   if (c.policy == AllocPolicy::kExactMatch) {
     if (c.min % c.align != 0) {
       return absl::ResourceExhaustedError(
           absl::StrFormat("exact address %#x is not aligned to %#x", c.min, c.align));
     }
-    const FreeNode* n = FreeRangeContaining(c.min);
+    FreeNode* n = FreeRangeContaining(c.min);
     if (n != nullptr && c.min >= lo && std::min(n->end, hi) - c.min >= c.size - 1) {
-      start = c.min;
+      fit = Fit{c.min, n};
     }
   } else {
-    start = FindFit(c, lo, hi);
+    fit = FindFit(c, lo, hi);
   }
-  if (!start.has_value()) {
+  if (!fit.has_value()) {
     return absl::ResourceExhaustedError(absl::StrFormat(
         "no free range of size %#x aligned to %#x in [%#x, %#x]", c.size, c.align, c.min, c.max));
   }
-  const InclusiveRange range{*start, *start + (c.size - 1)};
-  Carve(*FreeRangeContaining(range.min), range.min, range.max);
+  const InclusiveRange range{fit->start, fit->start + (c.size - 1)};
+  Carve(*fit->node, range.min, range.max);
   return range;
 }
 
@@ -320,7 +415,7 @@ absl::Status IntervalAllocator::Reserve(const InclusiveRange& range) {
     return absl::InvalidArgumentError(
         absl::StrFormat("range [%#x, %#x] has min > max", range.min, range.max));
   }
-  const FreeNode* n = FreeRangeContaining(range.min);
+  FreeNode* n = FreeRangeContaining(range.min);
   if (n == nullptr || n->end < range.max) {
     return absl::ResourceExhaustedError(
         absl::StrFormat("range [%#x, %#x] is not entirely free", range.min, range.max));
@@ -340,22 +435,25 @@ absl::Status IntervalAllocator::Free(const InclusiveRange& range) {
         absl::StrFormat("range [%#x, %#x] is not allocated", range.min, range.max));
   }
   allocated_.erase(it);
-  uint64_t start = range.min;
-  uint64_t end = range.max;
-  // Coalesce with the free neighbours, taking care at 0 and 2^64-1.
-  if (start > 0) {
-    if (const FreeNode* below = FreeRangeContaining(start - 1)) {
-      start = below->start;
-      EraseFree(start);
-    }
-  }
-  if (end < kMax) {
-    if (const FreeNode* above = FreeRangeContaining(end + 1)) {
+  // Coalesce with the free neighbours in place, taking care at 0 and 2^64-1.
+  FreeNode* below = range.min > 0 ? FreeRangeContaining(range.min - 1) : nullptr;
+  FreeNode* above = range.max < kMax ? FreeRangeContaining(range.max + 1) : nullptr;
+  if (below != nullptr) {
+    uint64_t end = range.max;
+    if (above != nullptr) {
       end = above->end;
       EraseFree(above->start);
     }
+    TreapPath path = PathTo(below->start);
+    below->end = end;
+    Refresh(path);
+  } else if (above != nullptr) {
+    TreapPath path = PathTo(above->start);
+    above->start = range.min;
+    Refresh(path);
+  } else {
+    InsertFree(range.min, range.max);
   }
-  InsertFree(start, end);
   return absl::OkStatus();
 }
 
@@ -373,7 +471,7 @@ bool IntervalAllocator::IsFree(const InclusiveRange& range) const {
 std::vector<InclusiveRange> IntervalAllocator::FreeRanges() const {
   std::vector<InclusiveRange> out;
   std::vector<const FreeNode*> stack;
-  const FreeNode* t = free_root_.get();
+  const FreeNode* t = free_root_;
   while (t != nullptr || !stack.empty()) {
     while (t != nullptr) {
       stack.push_back(t);

@@ -7,18 +7,23 @@
 // free neighbours coalesce; Reserve takes a specific range out of the free space.
 //
 // Cost: Allocate, Free and Reserve are O(log n) in the number of free and allocated
-// ranges, whatever the fragmentation and whatever the alignment asked for. The free ranges
-// live in a treap ordered by address; each node also stores, for every alignment 2^k
-// (k = 0..63), the largest aligned capacity found in its subtree: the most bytes that fit
-// in one of its free ranges starting at a multiple of 2^k. A search for the lowest (or
-// highest) range that fits `size` at alignment 2^k then walks a single root-to-leaf path
-// once it is inside the window, skipping every subtree whose capacity is too small. With a
-// plain "largest free range" augmentation, alignment would break the bound: many ranges
-// large enough but wrongly aligned would each have to be visited. The price is 512 bytes of
-// summary per free range and 64 maxima recomputed per node touched by an update. The
-// allocated ranges are kept in an absl::btree_map so Free checks exactness in O(log n).
-// Treap depth is O(log n) in expectation for any sequence of operations (priorities are
-// random, not derived from the input).
+// ranges whatever the fragmentation, for the alignments VMMs ask for; a few hundred ns
+// (the figures are in benchmarks/README.md, "Allocator"). The free ranges live in a treap
+// ordered by address; each node also stores, for eight alignment classes (2^0, 2^2, 2^4,
+// 2^8, 4 KiB, 64 KiB, 2 MiB, 1 GiB), the largest aligned capacity in its subtree: the most
+// units that fit in one of its free ranges starting at a multiple of the class's alignment.
+// A search for the lowest (or highest) fit of `size` at alignment 2^k skips every subtree
+// whose capacity for k's class (the largest class not above 2^k) is below `size`. For an
+// alignment that is a class, that capacity is exact and the search walks one root-to-leaf
+// path once inside the window; for one between classes (a BAR aligned to its own 128 KiB)
+// it is an upper bound, and the search decides exactly at each range it reaches, visiting
+// besides the path only ranges that fit at the class below but not at 2^k. A plain
+// "largest free range" summary would visit every range large enough but misaligned.
+// Changes are made in place along one path (a range shrunk, grown or removed; one new
+// range for a split), so an operation recomputes the eight maxima of O(log n) nodes.
+// The allocated ranges are kept in an absl::btree_map so Free checks exactness in
+// O(log n). Treap depth is O(log n) in expectation for any sequence of operations
+// (priorities are random, not derived from the input).
 //
 // Errors never change the state, and no input overflows: size 0, an alignment that is not
 // a power of two, or min > max is kInvalidArgument; a request that cannot be satisfied
@@ -80,6 +85,8 @@ struct FreeNode;
 struct FreeNodeDeleter {
   void operator()(FreeNode* node) const;
 };
+// The child links from the root down to a node (links[0] is the root's).
+struct TreapPath;
 }  // namespace allocator_internal
 
 class IntervalAllocator {
@@ -120,19 +127,26 @@ class IntervalAllocator {
   std::optional<InclusiveRange> window() const { return window_; }
 
  private:
-  using NodePtr =
-      std::unique_ptr<allocator_internal::FreeNode, allocator_internal::FreeNodeDeleter>;
-
   // The free range containing `address`, if any.
-  const allocator_internal::FreeNode* FreeRangeContaining(uint64_t address) const;
-  std::optional<uint64_t> FindFit(const Constraint& constraint, uint64_t lo, uint64_t hi) const;
+  allocator_internal::FreeNode* FreeRangeContaining(uint64_t address) const;
+  // Where an allocation goes: its start and the free range that holds it.
+  struct Fit {
+    uint64_t start;
+    allocator_internal::FreeNode* node;
+  };
+  std::optional<Fit> FindFit(const Constraint& constraint, uint64_t lo, uint64_t hi) const;
+  // The links from the root to the free range keyed `start`. REQUIRES: it exists.
+  allocator_internal::TreapPath PathTo(uint64_t start);
+  // Recomputes the summaries of the nodes `path` names, deepest first.
+  static void Refresh(const allocator_internal::TreapPath& path);
   void InsertFree(uint64_t start, uint64_t end);
+  // Removes the free range keyed `start`. REQUIRES: it exists.
   void EraseFree(uint64_t start);
-  // Removes [start, end] from the free range that contains it.
-  void Carve(const allocator_internal::FreeNode& node, uint64_t start, uint64_t end);
+  // Removes [start, end] from the free range `node` that contains it.
+  void Carve(allocator_internal::FreeNode& node, uint64_t start, uint64_t end);
 
   std::optional<InclusiveRange> window_;
-  NodePtr free_root_;
+  allocator_internal::FreeNode* free_root_ = nullptr;  // owned
   size_t free_count_ = 0;
   uint64_t rng_state_;
   absl::btree_map<uint64_t, uint64_t> allocated_;  // start -> end (inclusive)

@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "dbs_device/tests/testing/bitmap_allocator_model.h"
 #include "dbs_device/tests/testing/status_matchers.h"
 #include "gmock/gmock.h"
@@ -226,7 +227,10 @@ TEST(IntervalAllocatorTest, EmptyWindowAllocatesNothing) {
 
 // --- A randomized comparison with a bitmap model --------------------------------------
 
-void RunRandomComparison(uint64_t base, uint32_t seed, int operations) {
+constexpr uint64_t kDefaultAligns[] = {1, 1, 1, 2, 4, 8, 16, 64, 3, 0};
+
+void RunRandomComparison(uint64_t base, uint32_t seed, int operations,
+                         absl::Span<const uint64_t> aligns = kDefaultAligns) {
   constexpr size_t kUnits = 256;
   IntervalAllocator allocator(InclusiveRange{base, base + kUnits - 1});
   BitmapModel model(base, kUnits);
@@ -240,7 +244,6 @@ void RunRandomComparison(uint64_t base, uint32_t seed, int operations) {
     if (offset > 0 && a < base) return kMax;
     return a;
   };
-  const uint64_t aligns[] = {1, 1, 1, 2, 4, 8, 16, 64, 3, 0};
   for (int step = 0; step < operations; ++step) {
     const uint64_t op = pick(10);
     if (op < 5) {
@@ -248,7 +251,7 @@ void RunRandomComparison(uint64_t base, uint32_t seed, int operations) {
       c.size = pick(6) == 0 ? pick(3) : 1 + pick(pick(2) == 0 ? 4 : 40);
       c.min = address();
       c.max = pick(4) == 0 ? kMax : address();
-      c.align = aligns[pick(10)];
+      c.align = aligns[pick(aligns.size())];
       c.policy = static_cast<AllocPolicy>(pick(3));
       absl::StatusOr<InclusiveRange> got = allocator.Allocate(c);
       absl::StatusOr<InclusiveRange> want = model.Allocate(c);
@@ -288,6 +291,43 @@ TEST(IntervalAllocatorModelTest, MatchesBitmapModelAtTopOfSpace) {
 
 TEST(IntervalAllocatorModelTest, MatchesBitmapModelInTheMiddle) {
   RunRandomComparison(0x1000, 3, 50000);
+}
+
+// Alignments of every summary class and between them (the allocator keeps exact capacities
+// for a few classes and decides the others at each node), and alignments far larger than
+// the 256-unit window, at 0, at the top of the space where gaps end at 2^64-1, and at an
+// address aligned to 2^40 so that large alignments land inside the window.
+constexpr uint64_t kEveryAlign[] = {1,
+                                    2,
+                                    4,
+                                    8,
+                                    16,
+                                    32,
+                                    64,
+                                    128,
+                                    256,
+                                    512,
+                                    4096,
+                                    1 << 13,
+                                    1 << 16,
+                                    1 << 20,
+                                    1 << 21,
+                                    uint64_t{1} << 30,
+                                    uint64_t{1} << 40,
+                                    uint64_t{1} << 63,
+                                    6,
+                                    0};
+
+TEST(IntervalAllocatorModelTest, EveryAlignmentClassMatchesTheModelAtZero) {
+  RunRandomComparison(0, 4, 30000, kEveryAlign);
+}
+
+TEST(IntervalAllocatorModelTest, AlignmentsLargerThanTheWindowMatchTheModelAtTheTop) {
+  RunRandomComparison(kMax - 255, 5, 30000, kEveryAlign);
+}
+
+TEST(IntervalAllocatorModelTest, AlignmentsLargerThanTheWindowMatchTheModelAt2To40) {
+  RunRandomComparison((uint64_t{1} << 40) - 128, 6, 30000, kEveryAlign);
 }
 
 // --- IdAllocator -----------------------------------------------------------------------
