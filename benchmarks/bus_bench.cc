@@ -17,7 +17,6 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -276,6 +275,11 @@ BENCHMARK(UrcuBpEmptySections)->Name("read_section/urcu_bp_empty");
 
 // --- Summary ----------------------------------------------------------------------------
 
+// `value` with `decimals` decimals, or "-" for a benchmark that did not run (filtered out).
+std::string Shown(double value, int decimals) {
+  return value < 0 ? "-" : absl::StrFormat("%.*f", decimals, value);
+}
+
 void PrintSummary(const CollectingReporter& results, const SuiteOptions& options) {
   const std::vector<DesignColumn>& designs = Designs();
   std::printf("\nLookup: ns per lookup, per-thread CPU time, median. Lower is better.\n\n");
@@ -306,32 +310,40 @@ void PrintSummary(const CollectingReporter& results, const SuiteOptions& options
                 absl::StrFormat("one published change through %s, us", publishers[p]).c_str());
     for (int i = 0; i < 3; ++i) {
       // Two changes per iteration: a move away and back. real_ns is in ns.
-      publish_us[p][i] =
-          real(absl::StrFormat("publish/%s_move_and_back/ranges:%d/", publishers[p], sizes[i])) /
-          2e3;
-      std::printf(" %9.2f", publish_us[p][i]);
+      const double ns =
+          real(absl::StrFormat("publish/%s_move_and_back/ranges:%d/", publishers[p], sizes[i]));
+      publish_us[p][i] = ns < 0 ? -1 : ns / 2e3;
+      std::printf(" %9s", Shown(publish_us[p][i], 2).c_str());
     }
     std::printf("\n");
   }
   std::printf("  %-46s", "bytes retired per change");
   for (int n : sizes) {
-    std::printf(" %9.0f", counter(absl::StrFormat("publish/io_bus_move_and_back/ranges:%d/", n),
-                                  "bytes_retired_per_change"));
+    std::printf(" %9s", Shown(counter(absl::StrFormat("publish/io_bus_move_and_back/ranges:%d/", n),
+                                      "bytes_retired_per_change"),
+                              0)
+                            .c_str());
   }
   const double retained[] = {
       counter("stalled_reader/ranges:64/", "retained_bytes_per_publication"),
       counter("stalled_reader/ranges:4096/", "retained_bytes_per_publication")};
-  std::printf("\n  %-46s %9.1f %9.1f\n", "behind a stalled reader, bytes kept per change",
-              retained[0], retained[1]);
+  std::printf("\n  %-46s %9s %9s\n", "behind a stalled reader, bytes kept per change",
+              Shown(retained[0], 1).c_str(), Shown(retained[1], 1).c_str());
   const double batch_us = real("insert_1000/as_one_batch:1/"),
                single_us = real("insert_1000/as_one_batch:0/");
-  std::printf("  1,000 insertions: as one batch %.1f us, one by one %.1f us (%.1fx)\n", batch_us,
-              single_us, single_us / batch_us);
-  std::printf("  Synchronize: no reader %.2f us, a reader looking up %.2f us\n",
-              real("synchronize/no_reader/") / 1e3, real("synchronize/reader_looking_up/") / 1e3);
-  std::printf("  read section: empty %.2f ns, nested %.2f ns; liburcu-bp's empty %.2f ns\n",
-              results.NsOf("read_section/empty"), results.NsOf("read_section/nested"),
-              results.NsOf("read_section/urcu_bp_empty"));
+  auto us = [&](const char* prefix) {
+    const double ns = real(prefix);
+    return Shown(ns < 0 ? -1 : ns / 1e3, 2);
+  };
+  std::printf("  1,000 insertions: as one batch %s us, one by one %s us (%sx)\n",
+              Shown(batch_us, 1).c_str(), Shown(single_us, 1).c_str(),
+              Shown(batch_us > 0 && single_us > 0 ? single_us / batch_us : -1, 1).c_str());
+  std::printf("  Synchronize: no reader %s us, a reader looking up %s us\n",
+              us("synchronize/no_reader/").c_str(), us("synchronize/reader_looking_up/").c_str());
+  std::printf("  read section: empty %s ns, nested %s ns; liburcu-bp's empty %s ns\n",
+              Shown(results.NsOf("read_section/empty"), 2).c_str(),
+              Shown(results.NsOf("read_section/nested"), 2).c_str(),
+              Shown(results.NsOf("read_section/urcu_bp_empty"), 2).c_str());
 
   if (options.quick) {
     std::printf("\nA smoke run (--quick): too short to be read as a result; no verdicts.\n");

@@ -15,10 +15,7 @@
 // through the whole stack compares every read of the emulated devices with the value the
 // trace recorded. Default: the bundled pc trace (Linux 6.1 under QEMU).
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>

@@ -41,7 +41,6 @@
 
 #include <cstdint>
 #include <limits>
-#include <memory>
 #include <optional>
 #include <ostream>
 #include <vector>

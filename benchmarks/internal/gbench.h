@@ -163,7 +163,6 @@ void RegisterDesign(const std::string& name, int threads, Writer writer,
 struct Measured {
   double cpu_ns = 0;   // median over repetitions of CPU time per iteration (per thread)
   double real_ns = 0;  // the same in wall time
-  double cv = 0;       // coefficient of variation of the CPU time; 0 with one repetition
   std::map<std::string, double> counters;  // the benchmark's counters (medians)
 };
 
@@ -188,8 +187,6 @@ class CollectingReporter : public benchmark::ConsoleReporter {
         if (run.aggregate_name == "median") {
           Keep(name, run);
           shown.push_back(run);
-        } else if (run.aggregate_name == "cv") {
-          results_[name].cv = run.GetAdjustedCPUTime();
         }
       } else if (run.repetitions <= 1) {
         Keep(name, run);
@@ -215,7 +212,6 @@ class CollectingReporter : public benchmark::ConsoleReporter {
     auto it = results_.lower_bound(prefix);
     return it != results_.end() && it->first.rfind(prefix, 0) == 0 ? &it->second : nullptr;
   }
-  const std::map<std::string, Measured>& results() const { return results_; }
 
  private:
   void Keep(const std::string& name, const Run& run) {
