@@ -35,9 +35,12 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "dbs_device/manager/device_io.h"
 #include "dbs_device/resources/resources.h"
@@ -117,10 +120,21 @@ struct CmosRtcState {
   absl::CivilSecond held;  // the time being set while SET is held
 
   friend bool operator==(const CmosRtcState&, const CmosRtcState&) = default;
+
+  // The state as bytes, what a DeviceManager snapshot stores for the device. Readable by
+  // later versions; a field a later version adds restores to its power-on value when the
+  // bytes lack it (devices/internal/state.proto has the rules).
+  std::string Encode() const;
+  // The state in `bytes` (from Encode, of this version or another); kInvalidArgument,
+  // naming the field, for bytes that do not parse or a value the device cannot hold.
+  static absl::StatusOr<CmosRtcState> Decode(absl::string_view bytes);
 };
 
 class CmosRtc : public DeviceIoMut {
  public:
+  // What a snapshot calls this device (DeviceFactory's key for it).
+  static constexpr absl::string_view kKind = "cmos_rtc";
+
   explicit CmosRtc(std::function<absl::Time()> clock);
   // An RTC restored from `state` (read from another one with state()). It keeps the guest's
   // offset from the host clock, as a real RTC keeps time while the VM is saved: the guest

@@ -13,8 +13,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "dbs_device/manager/device_io.h"
 #include "dbs_device/resources/resources.h"
@@ -45,10 +48,21 @@ struct DummyDeviceState {
   DummyCounts counts;
   std::vector<DummyAccess> accesses;  // with `record` set
   friend bool operator==(const DummyDeviceState&, const DummyDeviceState&) = default;
+
+  // The state as bytes, what a DeviceManager snapshot stores for the device. Readable by
+  // later versions; a field a later version adds restores to its power-on value when the
+  // bytes lack it (devices/internal/state.proto has the rules).
+  std::string Encode() const;
+  // The state in `bytes` (from Encode, of this version or another); kInvalidArgument,
+  // naming the field, for bytes that do not parse or a value the device cannot hold.
+  static absl::StatusOr<DummyDeviceState> Decode(absl::string_view bytes);
 };
 
 class DummyDevice : public DeviceIoMut {
  public:
+  // What a snapshot calls this device (DeviceFactory's key for it).
+  static constexpr absl::string_view kKind = "dummy";
+
   // `pattern(offset)` is the byte a read returns at `offset` of the range.
   explicit DummyDevice(std::function<uint8_t(uint64_t)> pattern = {}, bool record = false);
   // A device restored from `state`, answering with `pattern` (passed in again, like the

@@ -42,8 +42,11 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "dbs_device/manager/device_io.h"
 #include "dbs_device/resources/resources.h"
@@ -127,10 +130,21 @@ struct I8042State {
   uint64_t reset_requests = 0;
 
   friend bool operator==(const I8042State&, const I8042State&) = default;
+
+  // The state as bytes, what a DeviceManager snapshot stores for the device. Readable by
+  // later versions; a field a later version adds restores to its power-on value when the
+  // bytes lack it (devices/internal/state.proto has the rules).
+  std::string Encode() const;
+  // The state in `bytes` (from Encode, of this version or another); kInvalidArgument,
+  // naming the field, for bytes that do not parse or a value the device cannot hold.
+  static absl::StatusOr<I8042State> Decode(absl::string_view bytes);
 };
 
 class I8042 : public DeviceIoMut {
  public:
+  // What a snapshot calls this device (DeviceFactory's key for it).
+  static constexpr absl::string_view kKind = "i8042";
+
   explicit I8042(std::function<void()> reset_request, std::function<void(bool)> irq = {},
                  std::function<void(bool)> aux_irq = {});
   // A controller restored from `state` (read from another one with state()), answering every

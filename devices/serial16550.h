@@ -37,8 +37,11 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "dbs_device/manager/device_io.h"
 #include "dbs_device/resources/resources.h"
@@ -157,10 +160,21 @@ struct Serial16550State {
   bool irq_level = false;
 
   friend bool operator==(const Serial16550State&, const Serial16550State&) = default;
+
+  // The state as bytes, what a DeviceManager snapshot stores for the device. Readable by
+  // later versions; a field a later version adds restores to its power-on value when the
+  // bytes lack it (devices/internal/state.proto has the rules).
+  std::string Encode() const;
+  // The state in `bytes` (from Encode, of this version or another); kInvalidArgument,
+  // naming the field, for bytes that do not parse or a value the device cannot hold.
+  static absl::StatusOr<Serial16550State> Decode(absl::string_view bytes);
 };
 
 class Serial16550 : public DeviceIoMut {
  public:
+  // What a snapshot calls this device (DeviceFactory's key for it).
+  static constexpr absl::string_view kKind = "serial16550";
+
   // `output` receives every byte the guest transmits (not in loopback); `irq`, if given,
   // every change of the interrupt line.
   explicit Serial16550(std::function<void(uint8_t)> output, std::function<void(bool)> irq = {});

@@ -1,5 +1,6 @@
 #include "dbs_device/manager/device_manager.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
@@ -10,6 +11,10 @@ namespace dbs {
 void Device::SetResources(const DeviceResources& resources) {
   internal::MutexLock lock(&mu_);
   resources_ = resources;
+}
+
+absl::StatusOr<SavedState> Device::SaveState() const {
+  return absl::UnimplementedError(absl::StrCat(name(), " cannot be saved in a snapshot"));
 }
 
 DeviceResources Device::GetAssignedResources() const {
@@ -34,6 +39,25 @@ absl::Status Prefixed(const absl::Status& status, const std::string& prefix) {
   return absl::Status(status.code(), absl::StrCat(prefix, status.message()));
 }
 
+bool AsksForSharedIrq(const std::vector<ResourceConstraint>& constraints) {
+  for (const ResourceConstraint& c : constraints) {
+    if (const auto* irq = std::get_if<LegacyIrqConstraint>(&c); irq != nullptr && irq->shared) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string Describe(DeviceId id, absl::string_view name) {
+  return absl::StrCat("device ", id, " (", name, ")");
+}
+
+std::string Join(const DeviceResources& resources) {
+  std::string out;
+  for (const Resource& r : resources) absl::StrAppend(&out, out.empty() ? "" : ", ", ToString(r));
+  return out.empty() ? "nothing" : out;
+}
+
 }  // namespace
 
 DeviceManager::DeviceManager(ResourceManager& resources, IoManager& io)
@@ -55,10 +79,13 @@ absl::StatusOr<DeviceId> DeviceManager::AddDevice(std::shared_ptr<Device> device
     return Prefixed(status, prefix);
   }
   auto unregister = absl::MakeCleanup([&] { (void)io_.UnregisterDeviceIo(registered); });
-  Placed placed{std::move(device), *allocated, std::move(registered)};
+  Placed placed{std::move(device), *allocated, std::move(registered), AsksForSharedIrq(constraints)};
   DeviceId id;
   {
     internal::MutexLock lock(&mu_);
+    if (restoring_) {
+      return absl::UnavailableError(absl::StrCat(prefix, "the manager is being restored"));
+    }
     id = next_id_++;
     devices_.emplace(id, std::move(placed));
   }
@@ -116,6 +143,129 @@ std::vector<DeviceId> DeviceManager::DeviceIds() const {
 size_t DeviceManager::device_count() const {
   internal::MutexLock lock(&mu_);
   return devices_.size();
+}
+
+absl::Status DeviceFactory::Register(absl::string_view kind, Restorer restorer) {
+  if (!restorers_.emplace(kind, std::move(restorer)).second) {
+    return absl::AlreadyExistsError(absl::StrCat("a restorer for kind \"", kind, "\" exists"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<Device>> DeviceFactory::Restore(const DeviceRecord& record) const {
+  auto it = restorers_.find(record.kind);
+  if (it == restorers_.end()) {
+    return absl::NotFoundError(absl::StrCat("no restorer for kind \"", record.kind, "\""));
+  }
+  absl::StatusOr<std::shared_ptr<Device>> device = it->second(record);
+  if (device.ok() && *device == nullptr) {
+    return absl::InternalError(absl::StrCat("the restorer of \"", record.kind, "\" made nothing"));
+  }
+  return device;
+}
+
+absl::StatusOr<std::string> DeviceManager::Snapshot() const {
+  DeviceManagerSnapshot snapshot;
+  std::vector<std::pair<DeviceId, Placed>> placed;
+  {
+    internal::MutexLock lock(&mu_);
+    snapshot.next_id = next_id_;
+    placed.assign(devices_.begin(), devices_.end());
+  }
+  // The devices' code runs with no lock of ours held.
+  std::string refused;
+  snapshot.devices.reserve(placed.size());
+  for (const auto& [id, p] : placed) {
+    const std::string name = p.device->name();
+    absl::StatusOr<SavedState> saved = p.device->SaveState();
+    if (!saved.ok()) {
+      absl::StrAppend(&refused, refused.empty() ? "" : "; ", Describe(id, name), ": ",
+                      saved.status().message());
+      continue;
+    }
+    snapshot.devices.push_back(DeviceRecord{id, name, std::move(saved->kind),
+                                            std::move(saved->state), p.allocated, p.registered,
+                                            p.shared_legacy_irq});
+  }
+  if (!refused.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot snapshot: ", refused));
+  }
+  return EncodeDeviceManagerSnapshot(snapshot);
+}
+
+absl::Status DeviceManager::Restore(absl::string_view bytes, const DeviceFactory& factory) {
+  absl::StatusOr<DeviceManagerSnapshot> snapshot = DecodeDeviceManagerSnapshot(bytes);
+  if (!snapshot.ok()) return snapshot.status();
+  {
+    internal::MutexLock lock(&mu_);
+    if (restoring_ || !devices_.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "restore needs an empty DeviceManager; this one ",
+          restoring_ ? "is being restored" : absl::StrCat("holds ", devices_.size(), " devices")));
+    }
+    restoring_ = true;
+  }
+  auto done = absl::MakeCleanup([&] {
+    internal::MutexLock lock(&mu_);
+    restoring_ = false;
+  });
+
+  // Exactly the recorded resources, all or nothing.
+  const std::vector<DeviceRecord>& records = snapshot->devices;
+  size_t reserved = 0;
+  auto unreserve = absl::MakeCleanup([&] {
+    while (reserved > 0) (void)resources_.FreeDeviceResources(records[--reserved].allocated);
+  });
+  for (; reserved < records.size(); ++reserved) {
+    const DeviceRecord& d = records[reserved];
+    if (absl::Status s = resources_.ReserveResources(d.allocated, d.shared_legacy_irq); !s.ok()) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          Describe(d.id, d.name), ": the resource pools cannot give it exactly: ", s.message()));
+    }
+  }
+
+  // The devices, made and configured with no lock held; nobody else can reach them yet,
+  // and they signal nothing before Resume.
+  std::vector<Placed> placed;
+  placed.reserve(records.size());
+  for (const DeviceRecord& d : records) {
+    absl::StatusOr<std::shared_ptr<Device>> device = factory.Restore(d);
+    if (!device.ok()) return Prefixed(device.status(), Describe(d.id, d.name) + ": ");
+    (*device)->SetResources(d.allocated);
+    DeviceResources traps = IoRangesOf((*device)->GetTrappedIoResources());
+    if (traps.empty()) traps = IoRangesOf(d.allocated);
+    if (!(traps == d.registered)) {
+      return absl::InvalidArgumentError(absl::StrCat(Describe(d.id, d.name),
+                                                     ": the restored device traps ", Join(traps),
+                                                     "; the snapshot registered ",
+                                                     Join(d.registered)));
+    }
+    placed.push_back(Placed{*std::move(device), d.allocated, d.registered, d.shared_legacy_irq});
+  }
+
+  // Every range in one publication.
+  IoManager::Transaction tx = io_.Begin();
+  for (size_t i = 0; i < placed.size(); ++i) {
+    if (absl::Status s = tx.Register(placed[i].device, placed[i].registered); !s.ok()) {
+      return Prefixed(s, Describe(records[i].id, records[i].name) + ": ");
+    }
+  }
+  if (absl::Status s = tx.Commit(); !s.ok()) return Prefixed(s, "registering the snapshot: ");
+  std::move(unreserve).Cancel();
+
+  std::vector<std::shared_ptr<Device>> restored;
+  restored.reserve(placed.size());
+  {
+    internal::MutexLock lock(&mu_);
+    for (size_t i = 0; i < placed.size(); ++i) {
+      restored.push_back(placed[i].device);
+      devices_.emplace(records[i].id, std::move(placed[i]));
+    }
+    next_id_ = std::max(next_id_, snapshot->next_id);
+    restoring_ = false;
+  }
+  for (const std::shared_ptr<Device>& device : restored) device->Resume();
+  return absl::OkStatus();
 }
 
 }  // namespace dbs

@@ -22,6 +22,31 @@
 // runs where IoManager says (manager/io_manager.h, "WHERE DEVICES DIE"), or at the end of
 // RemoveDevice on the calling thread, always with no lock held.
 //
+// SNAPSHOT AND RESTORE. Snapshot() saves every placed device: its id, name, kind, the
+// resources allocated for it, the ranges registered for it and its state (Device::SaveState),
+// as bytes in the format of manager/snapshot.h. Restore(bytes, factory) rebuilds that
+// placement in a fresh DeviceManager (over a fresh or compatible ResourceManager and
+// IoManager): the same ids, exactly the same resources (reserved, not allocated anew), the
+// same ranges registered in one IoManager publication, each device made by the factory
+// from its kind and state, then told to Resume. Restore checks everything before it
+// changes anything; on error the three managers are as they were, and no device it made
+// has signalled anything:
+//
+//   kDataLoss           truncated bytes, trailing bytes, a checksum that does not match
+//   kUnimplemented      a format version this reader does not know
+//   kInvalidArgument    not a snapshot; a payload or device state that does not parse; a
+//                       resource of unknown kind or out of its space; a registered range
+//                       outside its device's resources, or not what the restored device
+//                       traps; bad ids
+//   kAlreadyExists      two devices of the snapshot holding the same resource; a range
+//                       the target IoManager already has registered
+//   kNotFound           a device kind the factory does not know
+//   kResourceExhausted  resources the target ResourceManager cannot give exactly
+//   kFailedPrecondition this manager already holds devices, or is being restored
+//
+// Take the snapshot with the vCPUs paused (as every VMM does): each device's state is read
+// under that device's own lock, one device after another.
+//
 // Thread-safety: thread-safe. AddDevice never waits for readers and may be called from a
 // device handler; RemoveDevice waits for a grace period, so from inside a dispatch it
 // returns kFailedPrecondition and changes nothing. The manager's mutex is never held while
@@ -31,21 +56,32 @@
 #define DBS_DEVICE_MANAGER_DEVICE_MANAGER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "dbs_device/base/mutex.h"
 #include "dbs_device/manager/device_io.h"
 #include "dbs_device/manager/io_manager.h"
+#include "dbs_device/manager/snapshot.h"
 #include "dbs_device/resources/resource_manager.h"
 #include "dbs_device/resources/resources.h"
 
 namespace dbs {
+
+// What a snapshot keeps of a device: its kind, the key a DeviceFactory restores it by, and
+// its state as bytes.
+struct SavedState {
+  std::string kind;
+  std::string state;
+};
 
 // A device the DeviceManager can place: a DeviceIo with a name, constraints and resources.
 class Device : public DeviceIo {
@@ -57,6 +93,14 @@ class Device : public DeviceIo {
   // Receives what was allocated, before any range is registered. The default keeps it for
   // GetAssignedResources.
   virtual void SetResources(const DeviceResources& resources);
+  // The device's kind and state, for DeviceManager::Snapshot. The default returns
+  // kUnimplemented: the device cannot be saved, and a snapshot that meets it fails.
+  virtual absl::StatusOr<SavedState> SaveState() const;
+  // Called by DeviceManager::Restore once the restore has succeeded, on each device it
+  // made: from here on the device may signal the outside world (raise again an interrupt
+  // line that was high when it was saved). A restore that fails calls no Resume, so it
+  // signals nothing. The default does nothing.
+  virtual void Resume() {}
 
   DeviceResources GetAssignedResources() const override;
 
@@ -65,8 +109,25 @@ class Device : public DeviceIo {
   DeviceResources resources_ ABSL_GUARDED_BY(mu_);
 };
 
-// Identifies a device added to a DeviceManager; never reused by that manager.
-using DeviceId = uint64_t;
+// Makes devices from their snapshot records, by kind, for DeviceManager::Restore. Each
+// restorer builds the device from the record's state (and the outside world it captured:
+// output callbacks, interrupt lines, clocks); managed_device.h's RestoreManaged<T> makes
+// one for a ManagedDevice.
+//
+// Thread-safety: Register is not thread-safe; Restore may be called concurrently.
+class DeviceFactory {
+ public:
+  using Restorer = std::function<absl::StatusOr<std::shared_ptr<Device>>(const DeviceRecord&)>;
+
+  // kAlreadyExists if `kind` has a restorer already.
+  absl::Status Register(absl::string_view kind, Restorer restorer);
+  // The device `record` describes; kNotFound for a kind with no restorer, and the
+  // restorer's own error (e.g. a state that does not decode) otherwise.
+  absl::StatusOr<std::shared_ptr<Device>> Restore(const DeviceRecord& record) const;
+
+ private:
+  absl::flat_hash_map<std::string, Restorer> restorers_;
+};
 
 class DeviceManager {
  public:
@@ -76,7 +137,8 @@ class DeviceManager {
   DeviceManager(const DeviceManager&) = delete;
   DeviceManager& operator=(const DeviceManager&) = delete;
 
-  // Allocates, configures and registers `device`. On error nothing is kept or allocated.
+  // Allocates, configures and registers `device`. On error nothing is kept or allocated;
+  // kUnavailable while a Restore of this manager is under way.
   [[nodiscard]] absl::StatusOr<DeviceId> AddDevice(std::shared_ptr<Device> device)
       ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -92,11 +154,20 @@ class DeviceManager {
   std::vector<DeviceId> DeviceIds() const ABSL_LOCKS_EXCLUDED(mu_);
   size_t device_count() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Every placed device as bytes (see SNAPSHOT AND RESTORE); kFailedPrecondition naming
+  // every device that cannot be saved.
+  [[nodiscard]] absl::StatusOr<std::string> Snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The devices of `snapshot`, placed as they were; this manager must hold none. Never
+  // waits for readers, so it may run anywhere, with vCPUs running or not.
+  [[nodiscard]] absl::Status Restore(absl::string_view snapshot, const DeviceFactory& factory)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   struct Placed {
     std::shared_ptr<Device> device;
     DeviceResources allocated;
     DeviceResources registered;  // the PIO/MMIO ranges given to the IoManager
+    bool shared_legacy_irq = false;
   };
 
   ResourceManager& resources_;
@@ -104,6 +175,7 @@ class DeviceManager {
   mutable internal::Mutex mu_;
   absl::btree_map<DeviceId, Placed> devices_ ABSL_GUARDED_BY(mu_);
   DeviceId next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  bool restoring_ ABSL_GUARDED_BY(mu_) = false;  // AddDevice refuses while set
 };
 
 }  // namespace dbs

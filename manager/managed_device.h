@@ -10,21 +10,50 @@
 // GetAssignedResources. GetTrappedIoResources forwards to T's, as MutexDevice does, and
 // falls back to the assigned resources when T's is empty.
 //
+// SNAPSHOTS. When T says what it is (`static constexpr absl::string_view kKind`) and has a
+// `state()` whose type has `Encode()` and `static Decode(bytes)` (the devices of devices/
+// do), SaveState saves T::kKind and state().Encode() under the lock, and
+// RestoreManaged<T>(args...) is the DeviceFactory restorer that brings it back:
+//
+//   dbs::DeviceFactory factory;
+//   (void)factory.Register(dbs::Serial16550::kKind,
+//                          dbs::RestoreManaged<dbs::Serial16550>(output, irq));
+//
+// which constructs T(decoded state, args...) named as recorded, with ExactConstraints of
+// its recorded resources. Each interrupt line among `args` (a callable taking one bool:
+// std::function<void(bool)>, a function pointer or a non-generic lambda) is held back
+// until Resume: a device restored with its line high raises it only once
+// DeviceManager::Restore has succeeded, and a restore that fails raises nothing.
+//
 // Thread-safety: thread-safe.
 
 #ifndef DBS_DEVICE_MANAGER_MANAGED_DEVICE_H_
 #define DBS_DEVICE_MANAGER_MANAGED_DEVICE_H_
 
+#include <concepts>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "dbs_device/manager/device_io.h"
 #include "dbs_device/manager/device_manager.h"
 #include "dbs_device/resources/resources.h"
 
 namespace dbs {
+
+// True when ManagedDevice<T> can be saved and restored (see SNAPSHOTS above).
+template <typename T>
+inline constexpr bool kSnapshotCapable = requires(const T& device, absl::string_view bytes) {
+  { T::kKind } -> std::convertible_to<absl::string_view>;
+  { device.state().Encode() } -> std::convertible_to<std::string>;
+  std::remove_cvref_t<decltype(device.state())>::Decode(bytes);
+};
 
 template <typename T>
 class ManagedDevice : public manager_internal::LockedDevice<Device, T> {
@@ -46,11 +75,111 @@ class ManagedDevice : public manager_internal::LockedDevice<Device, T> {
     DeviceResources trapped = this->WithLock([](const T& d) { return d.GetTrappedIoResources(); });
     return trapped.empty() ? Device::GetTrappedIoResources() : trapped;
   }
+  // Runs what OnResume set, under the device's lock.
+  void Resume() override {
+    this->WithLock([this](T&) {
+      if (on_resume_) on_resume_();
+    });
+  }
+  // What Resume runs (RestoreManaged releases the held interrupt lines with it).
+  void OnResume(std::function<void()> f) { on_resume_ = std::move(f); }
+
+  absl::StatusOr<SavedState> SaveState() const override {
+    if constexpr (kSnapshotCapable<T>) {
+      return this->WithLock(
+          [](const T& d) { return SavedState{std::string(T::kKind), d.state().Encode()}; });
+    } else {
+      return Device::SaveState();
+    }
+  }
 
  private:
   const std::string name_;
   const std::vector<ResourceConstraint> constraints_;
+  std::function<void()> on_resume_;
 };
+
+namespace manager_internal {
+
+// True for a callable taking exactly one bool and returning nothing: an interrupt line
+// (std::function<void(bool)>, a function pointer, a lambda that is not generic).
+template <typename F>
+struct IsLineSignature : std::false_type {};
+template <typename C>
+struct IsLineSignature<void (C::*)(bool) const> : std::true_type {};
+template <typename C>
+struct IsLineSignature<void (C::*)(bool)> : std::true_type {};
+template <typename Arg>
+constexpr bool IsInterruptLine() {
+  if constexpr (std::is_pointer_v<Arg>) {
+    return std::is_same_v<Arg, void (*)(bool)>;
+  } else if constexpr (requires { &Arg::operator(); }) {
+    return IsLineSignature<decltype(&Arg::operator())>::value;
+  } else {
+    return false;
+  }
+}
+
+// Interrupt lines held back until released: a level set before Release is remembered and
+// passed on by it. Used under the device's lock only (the device signals under it, and
+// ManagedDevice::Resume releases under it), so it needs no lock of its own.
+class HeldLines {
+ public:
+  // An interrupt line becomes a held one; anything else passes unchanged.
+  template <typename Arg>
+  auto Hold(Arg arg) {
+    if constexpr (IsInterruptLine<Arg>()) {
+      std::function<void(bool)> target(std::move(arg));
+      if (!target) return target;
+      auto line = std::make_shared<Line>(Line{std::move(target), std::nullopt, false});
+      lines_.push_back(line);
+      return std::function<void(bool)>([line](bool level) {
+        if (line->released) {
+          line->target(level);
+        } else {
+          line->pending = level;
+        }
+      });
+    } else {
+      return arg;
+    }
+  }
+  void Release() {
+    for (const std::shared_ptr<Line>& line : lines_) {
+      line->released = true;
+      if (line->pending.has_value()) line->target(*line->pending);
+      line->pending.reset();
+    }
+  }
+
+ private:
+  struct Line {
+    std::function<void(bool)> target;
+    std::optional<bool> pending;
+    bool released = false;
+  };
+  std::vector<std::shared_ptr<Line>> lines_;
+};
+
+}  // namespace manager_internal
+
+// The DeviceFactory restorer of ManagedDevice<T>: T(decoded state, args...). The arguments
+// (the outside world: callbacks, clocks) are copied into the restorer.
+template <typename T, typename... Args>
+DeviceFactory::Restorer RestoreManaged(Args... args) {
+  static_assert(kSnapshotCapable<T>, "T needs kKind, state().Encode() and State::Decode");
+  return [args...](const DeviceRecord& record) -> absl::StatusOr<std::shared_ptr<Device>> {
+    using State = std::remove_cvref_t<decltype(std::declval<const T&>().state())>;
+    absl::StatusOr<State> state = State::Decode(record.state);
+    if (!state.ok()) return state.status();
+    auto held = std::make_shared<manager_internal::HeldLines>();
+    auto device = std::make_shared<ManagedDevice<T>>(
+        record.name, ExactConstraints(record.allocated, record.shared_legacy_irq), *state,
+        held->Hold(args)...);
+    device->OnResume([held] { held->Release(); });
+    return device;
+  };
+}
 
 }  // namespace dbs
 

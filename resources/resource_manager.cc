@@ -263,10 +263,18 @@ absl::Status ResourceManager::FreeDeviceResources(const DeviceResources& resourc
 }
 
 absl::Status ResourceManager::ReserveResources(absl::Span<const Resource> resources) {
+  return ReserveResources(resources, /*share_legacy_irq=*/false);
+}
+
+absl::Status ResourceManager::ReserveResources(absl::Span<const Resource> resources,
+                                               bool share_legacy_irq) {
   internal::MutexLock lock(&mu_);
   std::vector<Resource> taken;
   for (const Resource& resource : resources) {
-    absl::Status status = ReserveOne(pools_, resource);
+    const auto* irq = std::get_if<LegacyIrq>(&resource);
+    absl::Status status = irq != nullptr && share_legacy_irq
+                              ? pools_.legacy_irq.AllocateShared(irq->irq).status()
+                              : ReserveOne(pools_, resource);
     if (!status.ok()) {
       UndoTakes(taken);
       return absl::Status(status.code(), absl::StrCat(ToString(resource), ": ", status.message()));

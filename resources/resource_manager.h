@@ -78,6 +78,11 @@ class ResourceManager {
   // guest's RAM, slot 0), all or nothing. Freed with FreeDeviceResources.
   [[nodiscard]] absl::Status ReserveResources(absl::Span<const Resource> resources)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The same, with a legacy IRQ among `resources` taken shareable when `share_legacy_irq`
+  // is set (joining the devices that already share it), as LegacyIrqConstraint{.shared =
+  // true} would have: how a restore gives a device back exactly what it had.
+  [[nodiscard]] absl::Status ReserveResources(absl::Span<const Resource> resources,
+                                              bool share_legacy_irq) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct FreedResource {

@@ -196,4 +196,46 @@ std::ostream& operator<<(std::ostream& os, const DeviceResources& resources) {
   return os << "}";
 }
 
+std::vector<ResourceConstraint> ExactConstraints(const DeviceResources& resources,
+                                                 bool shared_legacy_irq) {
+  std::vector<ResourceConstraint> out;
+  for (const Resource& resource : resources) {
+    std::visit(
+        Overloaded{
+            [&](const PioRange& r) {
+              const auto last = static_cast<uint16_t>(r.base.raw_value() + r.size.raw_value() - 1);
+              out.push_back(PioConstraint{r.size, 1, AddressWindow<PioAddress>{r.base, last}});
+            },
+            [&](const MmioRange& r) {
+              const IoAddress last{r.base.raw_value() + (r.size.raw_value() - 1)};
+              out.push_back(MmioConstraint{r.size, 1, AddressWindow<IoAddress>{r.base, last}});
+            },
+            [&](const MemRange& r) {
+              const IoAddress last{r.base.raw_value() + (r.size.raw_value() - 1)};
+              out.push_back(MemConstraint{r.size, 1, AddressWindow<IoAddress>{r.base, last}});
+            },
+            [&](const LegacyIrq& r) {
+              out.push_back(LegacyIrqConstraint{r.irq, shared_legacy_irq});
+            },
+            [&](const MsiIrq& r) {
+              switch (r.type) {
+                case MsiIrqType::kPciMsi:
+                  out.push_back(PciMsiIrqConstraint{r.size});
+                  break;
+                case MsiIrqType::kPciMsix:
+                  out.push_back(PciMsixIrqConstraint{r.size});
+                  break;
+                case MsiIrqType::kGenericMsi:
+                  out.push_back(GenericIrqConstraint{r.size});
+                  break;
+              }
+            },
+            [&](const MacAddress&) {},
+            [&](const KvmMemSlot& r) { out.push_back(KvmMemSlotConstraint{1, r.slot}); },
+        },
+        resource);
+  }
+  return out;
+}
+
 }  // namespace dbs

@@ -281,6 +281,13 @@ using ResourceConstraint =
 
 std::string ToString(const ResourceConstraint& constraint);
 
+// Constraints that ask for `resources` again, in order: each PIO, MMIO and memory range
+// exactly at its base, each legacy IRQ and KVM slot by number (the IRQ shareable when
+// `shared_legacy_irq`), each MSI block by its size (an MSI constraint names no base). What
+// a device restored from a snapshot reports as its constraints.
+std::vector<ResourceConstraint> ExactConstraints(const DeviceResources& resources,
+                                                 bool shared_legacy_irq = false);
+
 }  // namespace dbs
 
 #endif  // DBS_DEVICE_RESOURCES_RESOURCES_H_

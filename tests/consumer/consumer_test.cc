@@ -75,6 +75,33 @@ TEST(ConsumerTest, ACustomDeviceIsPlacedDispatchedAndRemoved) {
   EXPECT_EQ(io.PioRead(port, absl::MakeSpan(&byte, 1)).code(), absl::StatusCode::kNotFound);
 }
 
+// The snapshot path from another workspace: the generated protocol buffer code of our
+// repository builds and links here, and a UART comes back with its pending byte.
+TEST(ConsumerTest, SnapshotsAUartAndRestoresItElsewhere) {
+  dbs::ResourceManager resources = dbs::ResourceManager::X86Defaults();
+  dbs::IoManager io;
+  dbs::DeviceManager devices(resources, io);
+  auto uart = std::make_shared<dbs::ManagedDevice<dbs::Serial16550>>(
+      "ttyS0", dbs::Serial16550::Constraints(), [](uint8_t) {});
+  ASSERT_TRUE(devices.AddDevice(uart).ok());
+  uart->WithLock([](dbs::Serial16550& d) { d.EnqueueInput(std::vector<uint8_t>{'s'}); });
+  absl::StatusOr<std::string> saved = devices.Snapshot();
+  ASSERT_TRUE(saved.ok()) << saved.status();
+
+  dbs::ResourceManager resources2 = dbs::ResourceManager::X86Defaults();
+  dbs::IoManager io2;
+  dbs::DeviceManager devices2(resources2, io2);
+  dbs::DeviceFactory factory;
+  ASSERT_TRUE(factory
+                  .Register(dbs::Serial16550::kKind,
+                            dbs::RestoreManaged<dbs::Serial16550>([](uint8_t) {}))
+                  .ok());
+  ASSERT_TRUE(devices2.Restore(*saved, factory).ok());
+  uint8_t byte = 0;
+  ASSERT_TRUE(io2.PioRead(0x3f8, absl::MakeSpan(&byte, 1)).ok());
+  EXPECT_EQ(byte, 's');
+}
+
 TEST(ConsumerTest, TheEarlierRangeNameStillCompiles) {
   dbs::Range window{0x1000, 0x1fff};
   dbs::IntervalAllocator allocator(window);

@@ -1,12 +1,14 @@
 // Each device restored from its state answers every access like the original: random access
 // sequences, cut at a random step, continued on the original and on a twin restored from its
 // state() with a fresh outside world; every answer, every output byte, the interrupt lines,
-// reset requests and the final state must agree.
+// reset requests and the final state must agree. Every state reached on the way must also
+// come back unchanged from Encode and Decode, the form a snapshot stores it in.
 #include <cstdint>
 #include <memory>
 #include <random>
 #include <string>
 #include <tuple>
+#include <type_traits>
 
 #include "absl/time/time.h"
 #include "dbs_device/devices/cmos_rtc.h"
@@ -40,6 +42,11 @@ void ExpectATwinRestoredAnywhereBehavesTheSame(int runs) {
         ASSERT_EQ(twin->State(), original.State()) << "run " << run;
         ASSERT_EQ(twin->Observed(), original.Observed()) << "run " << run << ": lines at restore";
       }
+      // Every state reached survives the snapshot codec unchanged.
+      using State = std::remove_cvref_t<decltype(original.State())>;
+      const absl::StatusOr<State> decoded = State::Decode(original.State().Encode());
+      ASSERT_TRUE(decoded.ok()) << decoded.status();
+      ASSERT_EQ(*decoded, original.State()) << "run " << run << ", step " << i << ": the codec";
       const uint64_t op = rng();
       const uint64_t answer = original.Step(op);
       if (twin == nullptr) continue;

@@ -1,0 +1,44 @@
+"""cc_proto: C++ code generated from one .proto file by @com_google_protobuf//:protoc.
+
+Bazel 4.2.3's native cc_proto_library needs protobuf's own toolchain targets, which Debian's
+package does not ship; this macro runs protoc in a genrule instead. It works in this
+workspace and from a consumer's (where our files live under external/dbs_device), with
+Debian's protoc or with protobuf built from source as @com_google_protobuf.
+
+    cc_proto(name = "snapshot_proto", src = "internal/snapshot.proto")
+
+defines the cc_library :snapshot_proto, whose header is the .proto's path with .pb.h
+(`#include "manager/internal/snapshot.pb.h"`). The .proto must use
+`option optimize_for = LITE_RUNTIME;`: the library links protobuf-lite only.
+"""
+
+load("@rules_cc//cc:defs.bzl", "cc_library")
+
+def cc_proto(name, src, visibility = None):
+    repo = native.repository_name()
+    root = "." if repo == "@" else "external/" + repo[1:]
+    package = native.package_name()
+    stem = src[:-len(".proto")]
+    outs = [stem + ".pb.h", stem + ".pb.cc"]
+    native.genrule(
+        name = name + "_generate",
+        srcs = [src],
+        outs = outs,
+        tools = ["@com_google_protobuf//:protoc"],
+        cmd = ("$(execpath @com_google_protobuf//:protoc) --proto_path={root} " +
+               "--cpp_out=$(GENDIR)/{gen_root} {root}/{package}/{src}").format(
+            root = root,
+            gen_root = "" if root == "." else root,
+            package = package,
+            src = src,
+        ),
+        visibility = ["//visibility:private"],
+    )
+    cc_library(
+        name = name,
+        srcs = [outs[1]],
+        hdrs = [outs[0]],
+        copts = ["-w"],
+        deps = ["@com_google_protobuf//:protobuf_lite"],
+        visibility = visibility,
+    )
