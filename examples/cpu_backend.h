@@ -29,15 +29,41 @@ class ExitHandler {
   virtual void MmioWrite(uint64_t address, int size, uint64_t value) = 0;
   // True when this vCPU should stop at its next exit.
   virtual bool ShouldStop() = 0;
+  // True when a stop must leave every register exact, to save the vCPU and resume it later.
+  // Unicorn then runs a hook before every instruction, which costs; KVM needs nothing.
+  virtual bool StopsExactly() const { return false; }
+};
+
+// What a snapshot keeps of a 16-bit real-mode vCPU: its registers (segment bases are the
+// selectors times 16, as real mode has them).
+struct VcpuRegisters {
+  uint16_t ax = 0, bx = 0, cx = 0, dx = 0, si = 0, di = 0, bp = 0, sp = 0x8000;
+  uint16_t ip = 0, flags = 0x2;
+  uint16_t cs = 0, ds = 0, es = 0, ss = 0, fs = 0, gs = 0;
+
+  // At 0:`entry` with SI = `index`, the stack below 0x8000: how every guest starts.
+  static VcpuRegisters AtEntry(int index, uint16_t entry) {
+    VcpuRegisters r;
+    r.ip = entry;
+    r.si = static_cast<uint16_t>(index);
+    return r;
+  }
+};
+
+struct VcpuResult {
+  uint64_t exits = 0;
+  bool halted = false;       // the guest executed HLT (else the handler said stop)
+  VcpuRegisters registers;  // where it stopped, after its last exit completed
 };
 
 class CpuBackend {
  public:
   virtual ~CpuBackend() = default;
   virtual std::string name() const = 0;
-  // Runs vCPU `index` in real mode from 0:`entry` with SI = `index` until it halts or its
-  // handler says stop. Returns the number of exits it took.
-  virtual absl::StatusOr<uint64_t> RunVcpu(int index, uint16_t entry, ExitHandler& handler) = 0;
+  // Runs vCPU `index` in real mode from `start` until it halts or its handler says stop.
+  // The registers returned resume it exactly: every exit it took has completed.
+  virtual absl::StatusOr<VcpuResult> RunVcpu(int index, const VcpuRegisters& start,
+                                             ExitHandler& handler) = 0;
 };
 
 // Guest RAM is [0, memory_size) at `memory`, shared by every vCPU; MMIO exits are expected

@@ -50,7 +50,8 @@ class KvmBackend : public CpuBackend {
 
   std::string name() const override { return "kvm"; }
 
-  absl::StatusOr<uint64_t> RunVcpu(int index, uint16_t entry, ExitHandler& handler) override {
+  absl::StatusOr<VcpuResult> RunVcpu(int index, const VcpuRegisters& start,
+                                     ExitHandler& handler) override {
     const int vcpu = ioctl(vm_, KVM_CREATE_VCPU, index);
     if (vcpu < 0) return Errno("KVM_CREATE_VCPU");
     auto* run = static_cast<kvm_run*>(
@@ -59,27 +60,87 @@ class KvmBackend : public CpuBackend {
       close(vcpu);
       return Errno("mmap kvm_run");
     }
-    absl::StatusOr<uint64_t> result = Loop(vcpu, run, index, entry, handler);
+    absl::StatusOr<VcpuResult> result = Loop(vcpu, run, index, start, handler);
     munmap(run, run_size_);
     close(vcpu);
     return result;
   }
 
  private:
-  absl::StatusOr<uint64_t> Loop(int vcpu, kvm_run* run, int index, uint16_t entry,
-                                ExitHandler& handler) {
+  // Real-mode segments: base = selector * 16.
+  static void SetSegment(kvm_segment& segment, uint16_t selector) {
+    segment.selector = selector;
+    segment.base = uint64_t{selector} * 16;
+  }
+
+  absl::Status SetRegisters(int vcpu, const VcpuRegisters& r) {
     kvm_sregs sregs;
     if (ioctl(vcpu, KVM_GET_SREGS, &sregs) < 0) return Errno("KVM_GET_SREGS");
-    sregs.cs.base = 0;
-    sregs.cs.selector = 0;
+    SetSegment(sregs.cs, r.cs);
+    SetSegment(sregs.ds, r.ds);
+    SetSegment(sregs.es, r.es);
+    SetSegment(sregs.ss, r.ss);
+    SetSegment(sregs.fs, r.fs);
+    SetSegment(sregs.gs, r.gs);
     if (ioctl(vcpu, KVM_SET_SREGS, &sregs) < 0) return Errno("KVM_SET_SREGS");
     kvm_regs regs{};
-    regs.rip = entry;
-    regs.rflags = 0x2;
-    regs.rsi = static_cast<uint64_t>(index);
-    regs.rsp = 0x8000;
+    regs.rax = r.ax;
+    regs.rbx = r.bx;
+    regs.rcx = r.cx;
+    regs.rdx = r.dx;
+    regs.rsi = r.si;
+    regs.rdi = r.di;
+    regs.rbp = r.bp;
+    regs.rsp = r.sp;
+    regs.rip = r.ip;
+    regs.rflags = r.flags | 0x2;
     if (ioctl(vcpu, KVM_SET_REGS, &regs) < 0) return Errno("KVM_SET_REGS");
-    uint64_t exits = 0;
+    return absl::OkStatus();
+  }
+
+  // The registers once the last exit has completed: an IN's value reaches its register on
+  // the next KVM_RUN, so one is made with immediate_exit set (it returns at once, EINTR).
+  absl::StatusOr<VcpuRegisters> GetRegisters(int vcpu, kvm_run* run) {
+    run->immediate_exit = 1;
+    const int ran = ioctl(vcpu, KVM_RUN, 0);
+    run->immediate_exit = 0;
+    if (ran < 0 && errno != EINTR) return Errno("KVM_RUN (completing the last exit)");
+    kvm_regs regs;
+    kvm_sregs sregs;
+    if (ioctl(vcpu, KVM_GET_REGS, &regs) < 0) return Errno("KVM_GET_REGS");
+    if (ioctl(vcpu, KVM_GET_SREGS, &sregs) < 0) return Errno("KVM_GET_SREGS");
+    VcpuRegisters r;
+    r.ax = static_cast<uint16_t>(regs.rax);
+    r.bx = static_cast<uint16_t>(regs.rbx);
+    r.cx = static_cast<uint16_t>(regs.rcx);
+    r.dx = static_cast<uint16_t>(regs.rdx);
+    r.si = static_cast<uint16_t>(regs.rsi);
+    r.di = static_cast<uint16_t>(regs.rdi);
+    r.bp = static_cast<uint16_t>(regs.rbp);
+    r.sp = static_cast<uint16_t>(regs.rsp);
+    r.ip = static_cast<uint16_t>(regs.rip);
+    r.flags = static_cast<uint16_t>(regs.rflags);
+    r.cs = sregs.cs.selector;
+    r.ds = sregs.ds.selector;
+    r.es = sregs.es.selector;
+    r.ss = sregs.ss.selector;
+    r.fs = sregs.fs.selector;
+    r.gs = sregs.gs.selector;
+    return r;
+  }
+
+  absl::StatusOr<VcpuResult> Loop(int vcpu, kvm_run* run, int index, const VcpuRegisters& start,
+                                  ExitHandler& handler) {
+    if (absl::Status s = SetRegisters(vcpu, start); !s.ok()) return s;
+    VcpuResult result;
+    uint64_t& exits = result.exits;
+    auto finish = [&](bool halted) -> absl::StatusOr<VcpuResult> {
+      result.halted = halted;
+      absl::StatusOr<VcpuRegisters> regs = GetRegisters(vcpu, run);
+      if (!regs.ok()) return regs.status();
+      result.registers = *regs;
+      return result;
+    };
     while (true) {
       if (ioctl(vcpu, KVM_RUN, 0) < 0) {
         if (errno == EINTR || errno == EAGAIN) continue;
@@ -87,7 +148,7 @@ class KvmBackend : public CpuBackend {
       }
       switch (run->exit_reason) {
         case KVM_EXIT_HLT:
-          return exits;
+          return finish(/*halted=*/true);
         case KVM_EXIT_IO: {
           auto* data = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;
           for (uint32_t i = 0; i < run->io.count; ++i, data += run->io.size) {
@@ -121,7 +182,7 @@ class KvmBackend : public CpuBackend {
           return absl::InternalError(
               absl::StrCat("vCPU ", index, ": unexpected KVM exit ", run->exit_reason));
       }
-      if (handler.ShouldStop()) return exits;
+      if (handler.ShouldStop()) return finish(/*halted=*/false);
     }
   }
 

@@ -16,10 +16,21 @@
 //   stress  every vCPU checks echo registers over PIO and MMIO in a loop while a host thread
 //           hot-adds, removes and moves devices; ends with one line per vCPU and a total,
 //           `mismatches: N`. Exit status 0 when N is 0.
+//
+// Snapshots (the hello guest, on either backend):
+//   minivmm --guest=hello --snapshot-after=60 --snapshot-file=vm.snap   saves the VM once
+//       60 exits have completed (guest RAM, the vCPU's registers, every device through
+//       DeviceManager::Snapshot) and exits;
+//   minivmm --restore=vm.snap   resumes it in this new process and runs it to its end, which
+//       is the end an uninterrupted run reaches: the same console output.
+// --console=FILE appends the guest's serial output to FILE instead of stdout, so the output
+// of a saved run and of its resumption can be put together and compared. Flags may be
+// spelt with '-' or '_'.
 
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -28,6 +39,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,14 +55,24 @@
 #include "dbs_device/devices/serial16550.h"
 #include "dbs_device/manager/device_manager.h"
 #include "dbs_device/manager/managed_device.h"
+#include "dbs_device/manager/snapshot.h"
 #include "dbs_device/resources/resource_manager.h"
 #include "examples/cpu_backend.h"
+#include "examples/vm_snapshot.pb.h"
 
 ABSL_FLAG(std::string, guest, "hello", "the guest to run: hello or stress");
 ABSL_FLAG(std::string, cpu, "auto",
           "the vCPU backend: kvm, unicorn, or auto (KVM if /dev/kvm opens)");
 ABSL_FLAG(int, vcpus, 1, "vCPU threads (the stress guest)");
 ABSL_FLAG(double, seconds, 10, "how long the stress guest runs");
+ABSL_FLAG(uint64_t, snapshot_after, 0,
+          "save the VM to --snapshot_file once this many exits have completed, and exit "
+          "(the hello guest; 0: never)");
+ABSL_FLAG(std::string, snapshot_file, "minivmm.snap", "where --snapshot_after saves the VM");
+ABSL_FLAG(std::string, restore, "",
+          "resume the VM saved in this file (by --snapshot_after, on the same backend)");
+ABSL_FLAG(std::string, console, "",
+          "append the guest's serial output to this file instead of writing it to stdout");
 
 namespace dbs::minivmm {
 namespace {
@@ -148,13 +170,18 @@ class VcpuExits : public ExitHandler {
   }
   bool ShouldStop() override {
     return reset_.load(std::memory_order_relaxed) ||
-           (control_ != nullptr && control_->reported[index_].load(std::memory_order_relaxed));
+           (control_ != nullptr && control_->reported[index_].load(std::memory_order_relaxed)) ||
+           (stop_after > 0 && taken >= stop_after);
   }
+  bool StopsExactly() const override { return stop_after > 0; }
   VcpuStats stats;
+  uint64_t taken = 0;       // exits handled
+  uint64_t stop_after = 0;  // stop once this many are handled (0: never)
 
  private:
   template <typename F>
   void Time(F&& dispatch, uint8_t* data, int size) {
+    ++taken;
     const auto start = std::chrono::steady_clock::now();
     const absl::Status status = dispatch();
     stats.dispatch_seconds +=
@@ -199,9 +226,75 @@ std::vector<ResourceConstraint> Exact(uint16_t port, uint16_t size) {
                         AddressWindow<PioAddress>{port, static_cast<uint16_t>(port + size - 1)}}};
 }
 
+// The VM as --snapshot-after saves it: a "MVMM" payload in the library's snapshot
+// envelope (checksummed and versioned), the device snapshot inside it sealed on its own.
+std::string SaveVm(const std::string& guest, const uint8_t* memory, const VcpuRegisters& r,
+                   const std::string& devices, uint64_t exits) {
+  saved::VmSnapshot vm;
+  vm.set_guest(guest);
+  vm.set_memory(memory, kMemorySize);
+  saved::VcpuRegisters* out = vm.add_vcpus();
+  out->set_ax(r.ax), out->set_bx(r.bx), out->set_cx(r.cx), out->set_dx(r.dx);
+  out->set_si(r.si), out->set_di(r.di), out->set_bp(r.bp), out->set_sp(r.sp);
+  out->set_ip(r.ip), out->set_flags(r.flags);
+  out->set_cs(r.cs), out->set_ds(r.ds), out->set_es(r.es), out->set_ss(r.ss);
+  out->set_fs(r.fs), out->set_gs(r.gs);
+  vm.set_devices(devices);
+  vm.set_exits(exits);
+  return SealSnapshot("MVMM", vm.SerializeAsString());
+}
+
+absl::StatusOr<saved::VmSnapshot> LoadVm(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError("cannot open " + path);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  absl::StatusOr<absl::string_view> payload = UnsealSnapshot(bytes, "MVMM");
+  if (!payload.ok()) return payload.status();
+  saved::VmSnapshot vm;
+  if (!vm.ParseFromArray(payload->data(), static_cast<int>(payload->size())) ||
+      vm.memory().size() != kMemorySize || vm.vcpus_size() != 1) {
+    return absl::InvalidArgumentError(path + " holds no VM of this mini VMM");
+  }
+  return vm;
+}
+
+VcpuRegisters RegistersOf(const saved::VcpuRegisters& in) {
+  VcpuRegisters r;
+  r.ax = in.ax(), r.bx = in.bx(), r.cx = in.cx(), r.dx = in.dx();
+  r.si = in.si(), r.di = in.di(), r.bp = in.bp(), r.sp = in.sp();
+  r.ip = in.ip(), r.flags = in.flags();
+  r.cs = in.cs(), r.ds = in.ds(), r.es = in.es(), r.ss = in.ss();
+  r.fs = in.fs(), r.gs = in.gs();
+  return r;
+}
+
 int Main(const char* argv0) {
-  const std::string guest = absl::GetFlag(FLAGS_guest), cpu = absl::GetFlag(FLAGS_cpu);
-  const int vcpus = absl::GetFlag(FLAGS_vcpus);
+  const std::string restore = absl::GetFlag(FLAGS_restore);
+  const uint64_t snapshot_after = absl::GetFlag(FLAGS_snapshot_after);
+  std::optional<saved::VmSnapshot> saved;
+  if (!restore.empty()) {
+    absl::StatusOr<saved::VmSnapshot> vm = LoadVm(restore);
+    if (!vm.ok()) {
+      std::fprintf(stderr, "minivmm: %s\n", vm.status().ToString().c_str());
+      return 1;
+    }
+    saved = *std::move(vm);
+  }
+  const std::string guest = saved ? saved->guest() : absl::GetFlag(FLAGS_guest);
+  const std::string cpu = absl::GetFlag(FLAGS_cpu);
+  const int vcpus = saved ? 1 : absl::GetFlag(FLAGS_vcpus);
+  if ((snapshot_after > 0 || saved) && (guest != "hello" || vcpus != 1)) {
+    std::fprintf(stderr, "minivmm: snapshots are for the hello guest on one vCPU\n");
+    return 2;
+  }
+  FILE* console = stdout;
+  if (const std::string path = absl::GetFlag(FLAGS_console); !path.empty()) {
+    console = std::fopen(path.c_str(), "ab");
+    if (console == nullptr) {
+      std::fprintf(stderr, "minivmm: cannot open %s\n", path.c_str());
+      return 1;
+    }
+  }
   const double seconds = absl::GetFlag(FLAGS_seconds);
   if (!(seconds > 0)) {
     std::fprintf(stderr, "minivmm: --seconds must be positive, not %g\n", seconds);
@@ -217,7 +310,9 @@ int Main(const char* argv0) {
   auto* memory = static_cast<uint8_t*>(
       mmap(nullptr, kMemorySize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   if (memory == MAP_FAILED) return 1;
-  {
+  if (saved) {
+    std::memcpy(memory, saved->memory().data(), kMemorySize);
+  } else {
     const std::string path = GuestPath(argv0, guest);
     std::ifstream in(path, std::ios::binary);
     std::vector<char> image((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -263,15 +358,29 @@ int Main(const char* argv0) {
     }
     return *id;
   };
-  add(std::make_shared<ManagedDevice<Serial16550>>(
-      "ttyS0", Serial16550::Constraints(serial16550::kCom1, serial16550::kCom1Irq), [](uint8_t b) {
-        std::fputc(b, stdout);
-        if (b == '\n') std::fflush(stdout);
-      }));
-  add(std::make_shared<ManagedDevice<I8042>>("i8042", I8042::Constraints(),
-                                             [&reset] { reset.store(true); }));
-  add(std::make_shared<ManagedDevice<CmosRtc>>("rtc", CmosRtc::Constraints(),
-                                               [] { return absl::Now(); }));
+  auto output = [console](uint8_t b) {
+    std::fputc(b, console);
+    if (b == '\n') std::fflush(console);
+  };
+  auto reset_request = [&reset] { reset.store(true); };
+  const std::function<absl::Time()> clock = [] { return absl::Now(); };
+  if (saved) {
+    DeviceFactory factory;
+    (void)factory.Register(Serial16550::kKind, RestoreManaged<Serial16550>(output));
+    (void)factory.Register(I8042::kKind, RestoreManaged<I8042>(reset_request));
+    (void)factory.Register(CmosRtc::kKind, RestoreManaged<CmosRtc>(clock));
+    if (absl::Status s = devices.Restore(saved->devices(), factory); !s.ok()) {
+      std::fprintf(stderr, "minivmm: restoring the devices: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    std::printf("minivmm: resumed %s after %llu exits, %zu devices\n", restore.c_str(),
+                static_cast<unsigned long long>(saved->exits()), devices.device_count());
+  } else {
+    add(std::make_shared<ManagedDevice<Serial16550>>(
+        "ttyS0", Serial16550::Constraints(serial16550::kCom1, serial16550::kCom1Irq), output));
+    add(std::make_shared<ManagedDevice<I8042>>("i8042", I8042::Constraints(), reset_request));
+    add(std::make_shared<ManagedDevice<CmosRtc>>("rtc", CmosRtc::Constraints(), clock));
+  }
   std::shared_ptr<ControlDevice> control;
   if (guest == "stress") {
     std::vector<ResourceConstraint> echo = Exact(0x510, 0x10);
@@ -315,7 +424,9 @@ int Main(const char* argv0) {
   std::vector<std::unique_ptr<VcpuExits>> exits;
   for (int i = 0; i < vcpus; ++i) {
     exits.push_back(std::make_unique<VcpuExits>(io, reset, control.get(), i));
+    exits.back()->stop_after = snapshot_after;
   }
+  std::vector<VcpuResult> results(vcpus);
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
   const auto started = std::chrono::steady_clock::now();
@@ -323,7 +434,9 @@ int Main(const char* argv0) {
     threads.emplace_back([&, i] {
       tls_vcpu = i;
       const auto start = std::chrono::steady_clock::now();
-      absl::StatusOr<uint64_t> n = backend->RunVcpu(i, kEntry, *exits[i]);
+      const VcpuRegisters registers =
+          saved ? RegistersOf(saved->vcpus(i)) : VcpuRegisters::AtEntry(i, kEntry);
+      absl::StatusOr<VcpuResult> n = backend->RunVcpu(i, registers, *exits[i]);
       exits[i]->stats.seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (!n.ok()) {
@@ -332,7 +445,8 @@ int Main(const char* argv0) {
         reset.store(true);
         return;
       }
-      exits[i]->stats.exits = *n;
+      exits[i]->stats.exits = n->exits;
+      results[i] = *n;
     });
   }
   if (control != nullptr) {
@@ -347,6 +461,36 @@ int Main(const char* argv0) {
   if (hotplug.joinable()) hotplug.join();
   std::fflush(stdout);
   if (failures.load() != 0) return 1;
+
+  if (snapshot_after > 0) {
+    const uint64_t taken = exits[0]->taken;
+    if (reset.load() || results[0].halted) {
+      std::printf("minivmm: the guest %s after %llu exits, before exit %llu; nothing saved\n",
+                  reset.load() ? "reset the machine" : "halted",
+                  static_cast<unsigned long long>(taken),
+                  static_cast<unsigned long long>(snapshot_after));
+      return 1;
+    }
+    absl::StatusOr<std::string> device_bytes = devices.Snapshot();
+    if (!device_bytes.ok()) {
+      std::fprintf(stderr, "minivmm: %s\n", device_bytes.status().ToString().c_str());
+      return 1;
+    }
+    const uint64_t before = saved ? saved->exits() : 0;
+    const std::string vm = SaveVm(guest, memory, results[0].registers, *device_bytes,
+                                  before + taken);
+    const std::string path = absl::GetFlag(FLAGS_snapshot_file);
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(vm.data(), static_cast<std::streamsize>(vm.size()));
+    if (!out.good()) {
+      std::fprintf(stderr, "minivmm: cannot write %s\n", path.c_str());
+      return 1;
+    }
+    std::printf("minivmm: saved the VM after %llu exits to %s (%zu bytes, devices %zu)\n",
+                static_cast<unsigned long long>(before + taken), path.c_str(), vm.size(),
+                device_bytes->size());
+    return 0;
+  }
 
   uint64_t total_exits = 0, total_mismatches = 0, total_unclaimed = 0;
   double longest = 0;
@@ -391,6 +535,18 @@ int Main(const char* argv0) {
 }  // namespace dbs::minivmm
 
 int main(int argc, char** argv) {
+  // --snapshot-after and --snapshot_after alike: Abseil's flag names use '_'.
+  std::vector<std::string> args(argv, argv + argc);
+  std::vector<char*> spelt;
+  for (std::string& arg : args) {
+    if (arg.rfind("--", 0) == 0) {
+      const size_t end = std::min(arg.find('='), arg.size());
+      std::replace(arg.begin() + 2, arg.begin() + static_cast<std::ptrdiff_t>(end), '-', '_');
+    }
+    spelt.push_back(arg.data());
+  }
+  argc = static_cast<int>(spelt.size());
+  argv = spelt.data();
   absl::SetProgramUsageMessage(
       "Runs a 16-bit guest on KVM or Unicorn vCPUs, every exit through IoManager.\n"
       "  ./bazelw run -c opt //examples:minivmm -- --guest=stress --vcpus=2 --cpu=unicorn");
