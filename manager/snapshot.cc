@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "dbs_device/base/crc32c.h"
 #include "dbs_device/base/overloaded.h"
+#include "google/protobuf/arena.h"
 #include "manager/internal/snapshot.pb.h"
 
 namespace dbs {
@@ -206,6 +207,15 @@ absl::Status CheckConsistent(const DeviceManagerSnapshot& s) {
   return absl::OkStatus();
 }
 
+// Writes the payload length and the checksum of sealed bytes whose payload changed.
+void Reseal(std::string& sealed) {
+  const uint64_t length = sealed.size() - kSnapshotHeaderSize;
+  for (int i = 0; i < 8; ++i) sealed[16 + i] = static_cast<char>(length >> (8 * i));
+  for (int i = 0; i < 4; ++i) sealed[24 + i] = 0;
+  const uint32_t crc = internal::Crc32c(sealed);
+  for (int i = 0; i < 4; ++i) sealed[24 + i] = static_cast<char>(crc >> (8 * i));
+}
+
 }  // namespace
 
 std::string SealSnapshot(absl::string_view kind, absl::string_view payload) {
@@ -214,11 +224,9 @@ std::string SealSnapshot(absl::string_view kind, absl::string_view payload) {
   out.append(kMagic.data(), kMagic.size());
   PutLe(out, kSnapshotFormatVersion, 4);
   out.append(kind.data(), 4);
-  PutLe(out, payload.size(), 8);
-  PutLe(out, 0, 8);  // the checksum, then reserved
-  const uint32_t crc = internal::Crc32cExtend(internal::Crc32c(out), payload);
-  for (int i = 0; i < 4; ++i) out[24 + i] = static_cast<char>(crc >> (8 * i));
+  PutLe(out, 0, 16);  // length, checksum, reserved: Reseal fills the first two
   out.append(payload.data(), payload.size());
+  Reseal(out);
   return out;
 }
 
@@ -259,10 +267,21 @@ absl::StatusOr<absl::string_view> UnsealSnapshot(absl::string_view bytes, absl::
   return payload;
 }
 
+// Messages live in an arena sized for the snapshot: one allocation per block instead of
+// one per message, and all of them dropped at once.
+google::protobuf::ArenaOptions ArenaFor(size_t bytes) {
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = std::clamp<size_t>(bytes, 1024, size_t{1} << 26);
+  options.max_block_size = std::max<size_t>(options.start_block_size, 8192);
+  return options;
+}
+
 std::string EncodeDeviceManagerSnapshot(const DeviceManagerSnapshot& snapshot) {
-  snapshot::v1::DeviceManagerSnapshot m;
+  google::protobuf::Arena arena(ArenaFor(snapshot.devices.size() * 512));
+  auto& m = *google::protobuf::Arena::CreateMessage<snapshot::v1::DeviceManagerSnapshot>(&arena);
   m.set_writer(std::string(kWriter));
   m.set_next_id(snapshot.next_id);
+  m.mutable_devices()->Reserve(static_cast<int>(snapshot.devices.size()));
   for (const DeviceRecord& d : snapshot.devices) {
     snapshot::v1::Device* out = m.add_devices();
     out->set_id(d.id);
@@ -273,13 +292,20 @@ std::string EncodeDeviceManagerSnapshot(const DeviceManagerSnapshot& snapshot) {
     for (const Resource& r : d.allocated) ToProto(r, *out->add_allocated());
     for (const Resource& r : d.registered) ToProto(r, *out->add_registered());
   }
-  return SealSnapshot(kDeviceManagerPayload, m.SerializeAsString());
+  // Serialised straight behind the header: the payload is never copied.
+  const size_t size = m.ByteSizeLong();
+  std::string sealed = SealSnapshot(kDeviceManagerPayload, std::string());
+  sealed.resize(kSnapshotHeaderSize + size);
+  m.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(sealed.data() + kSnapshotHeaderSize));
+  Reseal(sealed);
+  return sealed;
 }
 
 absl::StatusOr<DeviceManagerSnapshot> DecodeDeviceManagerSnapshot(absl::string_view bytes) {
   absl::StatusOr<absl::string_view> payload = UnsealSnapshot(bytes, kDeviceManagerPayload);
   if (!payload.ok()) return payload.status();
-  snapshot::v1::DeviceManagerSnapshot m;
+  google::protobuf::Arena arena(ArenaFor(payload->size() * 2));
+  auto& m = *google::protobuf::Arena::CreateMessage<snapshot::v1::DeviceManagerSnapshot>(&arena);
   if (!m.ParseFromArray(payload->data(), static_cast<int>(payload->size()))) {
     return absl::InvalidArgumentError(
         absl::StrCat("the snapshot's ", payload->size(), "-byte payload does not parse"));
@@ -296,6 +322,7 @@ absl::StatusOr<DeviceManagerSnapshot> DecodeDeviceManagerSnapshot(absl::string_v
     d.shared_legacy_irq = in.shared_legacy_irq();
     for (int pass = 0; pass < 2; ++pass) {
       const auto& list = pass == 0 ? in.allocated() : in.registered();
+      (pass == 0 ? d.allocated : d.registered).Reserve(static_cast<size_t>(list.size()));
       for (int i = 0; i < list.size(); ++i) {
         absl::StatusOr<Resource> r = FromProto(list[i]);
         if (!r.ok()) {

@@ -176,6 +176,8 @@ class DeviceResources {
   explicit DeviceResources(std::vector<Resource> resources) : resources_(std::move(resources)) {}
 
   void Append(Resource resource) { resources_.push_back(std::move(resource)); }
+  // Room for `n` resources, so that appending them allocates once.
+  void Reserve(size_t n) { resources_.reserve(n); }
 
   std::vector<Resource>::const_iterator begin() const { return resources_.begin(); }
   std::vector<Resource>::const_iterator end() const { return resources_.end(); }
