@@ -31,7 +31,7 @@ uint32_t ExtendByTable(uint32_t state, const unsigned char* p, size_t n) {
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) uint32_t ExtendBySse42(uint32_t state, const unsigned char* p,
-                                                          size_t n) {
+                                                         size_t n) {
   uint64_t s = state;
   for (; n >= 8; n -= 8, p += 8) {
     uint64_t word;

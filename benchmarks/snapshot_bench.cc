@@ -163,9 +163,9 @@ void PrintSummary(const bench::CollectingReporter& results, const bench::SuiteOp
   bench::PrintVerdict(r4k < 10000, "restoring 4,096 devices under 10 ms",
                       absl::StrFormat("%.2f ms", r4k / 1e3));
   const double growth = per_device[1] / per_device[0];
-  bench::PrintVerdict(growth > 0.8 && growth < 1.25, "size linear in the device count",
-                      absl::StrFormat("%.1f bytes per device at 64, %.1f at 4,096", per_device[0],
-                                      per_device[1]));
+  bench::PrintVerdict(
+      growth > 0.8 && growth < 1.25, "size linear in the device count",
+      absl::StrFormat("%.1f bytes per device at 64, %.1f at 4,096", per_device[0], per_device[1]));
 }
 
 }  // namespace

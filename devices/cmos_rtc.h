@@ -38,9 +38,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/time/time.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "dbs_device/manager/device_io.h"
 #include "dbs_device/resources/resources.h"

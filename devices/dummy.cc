@@ -1,6 +1,5 @@
 #include "dbs_device/devices/dummy.h"
 
-
 #include "absl/strings/str_cat.h"
 #include "dbs_device/devices/internal/state_codec.h"
 #include "devices/internal/state.pb.h"
@@ -98,8 +97,10 @@ absl::StatusOr<DummyDeviceState> DummyDeviceState::Decode(absl::string_view byte
       r.Fail("accesses.kind", absl::StrCat(a.kind(), " is no kind of access"));
       break;
     }
-    st.accesses.push_back(DummyAccess{static_cast<DummyAccess::Kind>(a.kind()), a.base(),
-                                      a.offset(), {a.data().begin(), a.data().end()}});
+    st.accesses.push_back(DummyAccess{static_cast<DummyAccess::Kind>(a.kind()),
+                                      a.base(),
+                                      a.offset(),
+                                      {a.data().begin(), a.data().end()}});
   }
   if (!r.status().ok()) return r.status();
   return st;

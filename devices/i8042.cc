@@ -1,6 +1,5 @@
 #include "dbs_device/devices/i8042.h"
 
-
 #include "absl/strings/str_cat.h"
 #include "dbs_device/devices/internal/state_codec.h"
 #include "devices/internal/state.pb.h"
@@ -356,8 +355,8 @@ absl::StatusOr<I8042State> I8042State::Decode(absl::string_view bytes) {
   r.Bool(m.has_aux_irq_level(), m.aux_irq_level(), st.aux_irq_level);
   r.Unsigned(m.has_reset_requests(), m.reset_requests(), "reset_requests", st.reset_requests);
   if (m.output().size() != m.output_is_aux().size()) {
-    r.Fail("output_is_aux", absl::StrCat(m.output_is_aux().size(), " flags for ",
-                                         m.output().size(), " output bytes"));
+    r.Fail("output_is_aux", absl::StrCat(m.output_is_aux().size(), " flags for ", m.output().size(),
+                                         " output bytes"));
   } else if (m.output().size() > kMaxQueued) {
     r.Fail("output", absl::StrCat(m.output().size(), " bytes queued, more than ", kMaxQueued));
   } else {

@@ -52,7 +52,7 @@ struct VcpuRegisters {
 
 struct VcpuResult {
   uint64_t exits = 0;
-  bool halted = false;       // the guest executed HLT (else the handler said stop)
+  bool halted = false;      // the guest executed HLT (else the handler said stop)
   VcpuRegisters registers;  // where it stopped, after its last exit completed
 };
 

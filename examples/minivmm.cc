@@ -477,8 +477,8 @@ int Main(const char* argv0) {
       return 1;
     }
     const uint64_t before = saved ? saved->exits() : 0;
-    const std::string vm = SaveVm(guest, memory, results[0].registers, *device_bytes,
-                                  before + taken);
+    const std::string vm =
+        SaveVm(guest, memory, results[0].registers, *device_bytes, before + taken);
     const std::string path = absl::GetFlag(FLAGS_snapshot_file);
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(vm.data(), static_cast<std::streamsize>(vm.size()));

@@ -94,18 +94,17 @@ class UnicornBackend : public CpuBackend {
     uint16_t VcpuRegisters::*field;
   };
   static constexpr Register kRegisters[] = {
-      {UC_X86_REG_AX, &VcpuRegisters::ax},   {UC_X86_REG_BX, &VcpuRegisters::bx},
-      {UC_X86_REG_CX, &VcpuRegisters::cx},   {UC_X86_REG_DX, &VcpuRegisters::dx},
-      {UC_X86_REG_SI, &VcpuRegisters::si},   {UC_X86_REG_DI, &VcpuRegisters::di},
-      {UC_X86_REG_BP, &VcpuRegisters::bp},   {UC_X86_REG_SP, &VcpuRegisters::sp},
-      {UC_X86_REG_IP, &VcpuRegisters::ip},   {UC_X86_REG_FLAGS, &VcpuRegisters::flags},
-      {UC_X86_REG_CS, &VcpuRegisters::cs},   {UC_X86_REG_DS, &VcpuRegisters::ds},
-      {UC_X86_REG_ES, &VcpuRegisters::es},   {UC_X86_REG_SS, &VcpuRegisters::ss},
-      {UC_X86_REG_FS, &VcpuRegisters::fs},   {UC_X86_REG_GS, &VcpuRegisters::gs},
+      {UC_X86_REG_AX, &VcpuRegisters::ax}, {UC_X86_REG_BX, &VcpuRegisters::bx},
+      {UC_X86_REG_CX, &VcpuRegisters::cx}, {UC_X86_REG_DX, &VcpuRegisters::dx},
+      {UC_X86_REG_SI, &VcpuRegisters::si}, {UC_X86_REG_DI, &VcpuRegisters::di},
+      {UC_X86_REG_BP, &VcpuRegisters::bp}, {UC_X86_REG_SP, &VcpuRegisters::sp},
+      {UC_X86_REG_IP, &VcpuRegisters::ip}, {UC_X86_REG_FLAGS, &VcpuRegisters::flags},
+      {UC_X86_REG_CS, &VcpuRegisters::cs}, {UC_X86_REG_DS, &VcpuRegisters::ds},
+      {UC_X86_REG_ES, &VcpuRegisters::es}, {UC_X86_REG_SS, &VcpuRegisters::ss},
+      {UC_X86_REG_FS, &VcpuRegisters::fs}, {UC_X86_REG_GS, &VcpuRegisters::gs},
   };
 
-  absl::StatusOr<VcpuResult> Run(uc_engine* uc, Vcpu& vcpu, int index,
-                                 const VcpuRegisters& start) {
+  absl::StatusOr<VcpuResult> Run(uc_engine* uc, Vcpu& vcpu, int index, const VcpuRegisters& start) {
     if (uc_err err = uc_mem_map_ptr(uc, 0, size_, UC_PROT_ALL, memory_); err != UC_ERR_OK) {
       return UcError("uc_mem_map_ptr", err);
     }

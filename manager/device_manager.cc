@@ -79,7 +79,8 @@ absl::StatusOr<DeviceId> DeviceManager::AddDevice(std::shared_ptr<Device> device
     return Prefixed(status, prefix);
   }
   auto unregister = absl::MakeCleanup([&] { (void)io_.UnregisterDeviceIo(registered); });
-  Placed placed{std::move(device), *allocated, std::move(registered), AsksForSharedIrq(constraints)};
+  Placed placed{std::move(device), *allocated, std::move(registered),
+                AsksForSharedIrq(constraints)};
   DeviceId id;
   {
     internal::MutexLock lock(&mu_);
@@ -235,10 +236,9 @@ absl::Status DeviceManager::Restore(absl::string_view bytes, const DeviceFactory
     DeviceResources traps = IoRangesOf((*device)->GetTrappedIoResources());
     if (traps.empty()) traps = IoRangesOf(d.allocated);
     if (!(traps == d.registered)) {
-      return absl::InvalidArgumentError(absl::StrCat(Describe(d.id, d.name),
-                                                     ": the restored device traps ", Join(traps),
-                                                     "; the snapshot registered ",
-                                                     Join(d.registered)));
+      return absl::InvalidArgumentError(
+          absl::StrCat(Describe(d.id, d.name), ": the restored device traps ", Join(traps),
+                       "; the snapshot registered ", Join(d.registered)));
     }
     placed.push_back(Placed{*std::move(device), d.allocated, d.registered, d.shared_legacy_irq});
   }

@@ -86,8 +86,9 @@ class ManagedDevice : public manager_internal::LockedDevice<Device, T> {
 
   absl::StatusOr<SavedState> SaveState() const override {
     if constexpr (kSnapshotCapable<T>) {
-      return this->WithLock(
-          [](const T& d) { return SavedState{std::string(T::kKind), d.state().Encode()}; });
+      return this->WithLock([](const T& d) {
+        return SavedState{std::string(T::kKind), d.state().Encode()};
+      });
     } else {
       return Device::SaveState();
     }

@@ -78,8 +78,8 @@ absl::StatusOr<Resource> FromProto(const snapshot::v1::Resource& in) {
                       static_cast<uint16_t>(in.pio().size())};
     case R::kMmio:
       if (!FitsIn64(in.mmio().base(), in.mmio().size())) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "MMIO range 0x%x+0x%x is empty or wraps", in.mmio().base(), in.mmio().size()));
+        return absl::InvalidArgumentError(absl::StrFormat("MMIO range 0x%x+0x%x is empty or wraps",
+                                                          in.mmio().base(), in.mmio().size()));
       }
       return MmioRange{in.mmio().base(), in.mmio().size()};
     case R::kMem:
@@ -94,9 +94,9 @@ absl::StatusOr<Resource> FromProto(const snapshot::v1::Resource& in) {
       const auto& m = in.msi();
       if (m.type() > static_cast<uint32_t>(MsiIrqType::kGenericMsi) || m.size() == 0 ||
           m.base() + uint64_t{m.size()} - 1 > 0xffffffffu) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "MSI block type %u, 0x%x+0x%x is of no type or empty or wraps", m.type(), m.base(),
-            m.size()));
+        return absl::InvalidArgumentError(
+            absl::StrFormat("MSI block type %u, 0x%x+0x%x is of no type or empty or wraps",
+                            m.type(), m.base(), m.size()));
       }
       return MsiIrq{static_cast<MsiIrqType>(m.type()), m.base(), m.size()};
     }
@@ -117,7 +117,9 @@ absl::StatusOr<Resource> FromProto(const snapshot::v1::Resource& in) {
   return absl::InvalidArgumentError("a resource of a kind this version does not know");
 }
 
-std::string Describe(const DeviceRecord& d) { return absl::StrCat("device ", d.id, " (", d.name, ")"); }
+std::string Describe(const DeviceRecord& d) {
+  return absl::StrCat("device ", d.id, " (", d.name, ")");
+}
 
 // --- Consistency of a decoded snapshot ---
 
@@ -139,12 +141,16 @@ std::optional<Held> HeldBy(const Resource& resource) {
           [](const MemRange& r) -> std::optional<Held> {
             return Held{2, r.base.raw_value(), r.base.raw_value() + r.size.raw_value() - 1};
           },
-          [](const LegacyIrq& r) -> std::optional<Held> { return Held{3, r.irq, r.irq}; },
+          [](const LegacyIrq& r) -> std::optional<Held> {
+            return Held{3, r.irq, r.irq};
+          },
           [](const MsiIrq& r) -> std::optional<Held> {
             return Held{4, r.base, uint64_t{r.base} + r.size - 1};
           },
           [](const MacAddress&) -> std::optional<Held> { return std::nullopt; },
-          [](const KvmMemSlot& r) -> std::optional<Held> { return Held{5, r.slot, r.slot}; },
+          [](const KvmMemSlot& r) -> std::optional<Held> {
+            return Held{5, r.slot, r.slot};
+          },
       },
       resource);
 }
@@ -160,8 +166,8 @@ absl::Status CheckConsistent(const DeviceManagerSnapshot& s) {
   for (size_t i = 0; i < s.devices.size(); ++i) {
     const DeviceRecord& d = s.devices[i];
     if (d.id == 0 || d.id >= s.next_id) {
-      return absl::InvalidArgumentError(absl::StrCat(Describe(d), ": the id is 0 or not below ",
-                                                     "the next id, ", s.next_id));
+      return absl::InvalidArgumentError(
+          absl::StrCat(Describe(d), ": the id is 0 or not below ", "the next id, ", s.next_id));
     }
     ids.push_back(d.id);
     for (const Resource& r : d.allocated) {
@@ -197,8 +203,8 @@ absl::Status CheckConsistent(const DeviceManagerSnapshot& s) {
     if (a.held.pool != b.held.pool || a.held.last < b.held.first) continue;
     const DeviceRecord& da = s.devices[a.device];
     const DeviceRecord& db = s.devices[b.device];
-    const bool shared_irq = a.held.pool == 3 && da.shared_legacy_irq && db.shared_legacy_irq &&
-                            a.device != b.device;
+    const bool shared_irq =
+        a.held.pool == 3 && da.shared_legacy_irq && db.shared_legacy_irq && a.device != b.device;
     if (shared_irq) continue;
     return absl::AlreadyExistsError(absl::StrCat(Describe(da), " holds ", ToString(*a.resource),
                                                  " and ", Describe(db), " holds ",
@@ -247,9 +253,9 @@ absl::StatusOr<absl::string_view> UnsealSnapshot(absl::string_view bytes, absl::
   const uint64_t length = GetLe(bytes, 16, 8);
   const uint64_t present = bytes.size() - kSnapshotHeaderSize;
   if (length != present) {
-    return absl::DataLossError(absl::StrCat(
-        length > present ? "snapshot truncated" : "snapshot has trailing bytes",
-        ": its header says ", length, " payload bytes, ", present, " follow"));
+    return absl::DataLossError(
+        absl::StrCat(length > present ? "snapshot truncated" : "snapshot has trailing bytes",
+                     ": its header says ", length, " payload bytes, ", present, " follow"));
   }
   const absl::string_view payload = bytes.substr(kSnapshotHeaderSize);
   const uint32_t stored = static_cast<uint32_t>(GetLe(bytes, 24, 4));
@@ -296,7 +302,8 @@ std::string EncodeDeviceManagerSnapshot(const DeviceManagerSnapshot& snapshot) {
   const size_t size = m.ByteSizeLong();
   std::string sealed = SealSnapshot(kDeviceManagerPayload, std::string());
   sealed.resize(kSnapshotHeaderSize + size);
-  m.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(sealed.data() + kSnapshotHeaderSize));
+  m.SerializeWithCachedSizesToArray(
+      reinterpret_cast<uint8_t*>(sealed.data() + kSnapshotHeaderSize));
   Reseal(sealed);
   return sealed;
 }
@@ -327,8 +334,8 @@ absl::StatusOr<DeviceManagerSnapshot> DecodeDeviceManagerSnapshot(absl::string_v
         absl::StatusOr<Resource> r = FromProto(list[i]);
         if (!r.ok()) {
           return absl::InvalidArgumentError(
-              absl::StrCat(Describe(d), ", ", pass == 0 ? "allocated" : "registered",
-                           " resource ", i, ": ", r.status().message()));
+              absl::StrCat(Describe(d), ", ", pass == 0 ? "allocated" : "registered", " resource ",
+                           i, ": ", r.status().message()));
         }
         (pass == 0 ? d.allocated : d.registered).Append(*std::move(r));
       }

@@ -67,10 +67,10 @@ absl::StatusOr<absl::string_view> UnsealSnapshot(absl::string_view bytes, absl::
 struct DeviceRecord {
   DeviceId id = 0;
   std::string name;
-  std::string kind;            // the key a DeviceFactory restores it by
-  std::string state;           // the device's own bytes (e.g. Serial16550State::Encode)
-  DeviceResources allocated;   // exactly what the ResourceManager handed out, in order
-  DeviceResources registered;  // the PIO/MMIO ranges registered with the IoManager
+  std::string kind;                // the key a DeviceFactory restores it by
+  std::string state;               // the device's own bytes (e.g. Serial16550State::Encode)
+  DeviceResources allocated;       // exactly what the ResourceManager handed out, in order
+  DeviceResources registered;      // the PIO/MMIO ranges registered with the IoManager
   bool shared_legacy_irq = false;  // its legacy IRQ was allocated shareable
 
   friend bool operator==(const DeviceRecord&, const DeviceRecord&) = default;

@@ -231,7 +231,9 @@ std::vector<ResourceConstraint> ExactConstraints(const DeviceResources& resource
               }
             },
             [&](const MacAddress&) {},
-            [&](const KvmMemSlot& r) { out.push_back(KvmMemSlotConstraint{1, r.slot}); },
+            [&](const KvmMemSlot& r) {
+              out.push_back(KvmMemSlotConstraint{1, r.slot});
+            },
         },
         resource);
   }

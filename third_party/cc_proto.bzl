@@ -15,6 +15,13 @@ defines the cc_library :snapshot_proto, whose header is the .proto's path with .
 load("@rules_cc//cc:defs.bzl", "cc_library")
 
 def cc_proto(name, src, visibility = None):
+    """A cc_library of the C++ code protoc generates from `src`.
+
+    Args:
+      name: the cc_library; `name + "_generate"` is the genrule running protoc.
+      src: one .proto file of this package, with optimize_for = LITE_RUNTIME.
+      visibility: of the cc_library.
+    """
     repo = native.repository_name()
     root = "." if repo == "@" else "external/" + repo[1:]
     package = native.package_name()

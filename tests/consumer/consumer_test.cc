@@ -92,10 +92,10 @@ TEST(ConsumerTest, SnapshotsAUartAndRestoresItElsewhere) {
   dbs::IoManager io2;
   dbs::DeviceManager devices2(resources2, io2);
   dbs::DeviceFactory factory;
-  ASSERT_TRUE(factory
-                  .Register(dbs::Serial16550::kKind,
-                            dbs::RestoreManaged<dbs::Serial16550>([](uint8_t) {}))
-                  .ok());
+  ASSERT_TRUE(
+      factory
+          .Register(dbs::Serial16550::kKind, dbs::RestoreManaged<dbs::Serial16550>([](uint8_t) {}))
+          .ok());
   ASSERT_TRUE(devices2.Restore(*saved, factory).ok());
   uint8_t byte = 0;
   ASSERT_TRUE(io2.PioRead(0x3f8, absl::MakeSpan(&byte, 1)).ok());

@@ -43,14 +43,12 @@ struct Stack {
 
 DeviceFactory FactoryFor(World& world) {
   DeviceFactory factory;
-  EXPECT_OK(factory.Register(
-      Serial16550::kKind,
-      RestoreManaged<Serial16550>([&world](uint8_t b) { world.console.push_back(char(b)); })));
+  EXPECT_OK(factory.Register(Serial16550::kKind, RestoreManaged<Serial16550>([&world](uint8_t b) {
+                               world.console.push_back(char(b));
+                             })));
   EXPECT_OK(factory.Register(I8042::kKind, RestoreManaged<I8042>([&world] { ++world.resets; })));
-  EXPECT_OK(factory.Register(
-      CmosRtc::kKind, RestoreManaged<CmosRtc>(std::function<absl::Time()>([&world] {
-        return world.Now();
-      }))));
+  EXPECT_OK(factory.Register(CmosRtc::kKind, RestoreManaged<CmosRtc>(std::function<absl::Time()>(
+                                                 [&world] { return world.Now(); }))));
   return factory;
 }
 

@@ -58,9 +58,10 @@ const std::string& RealSnapshot() {
         std::make_shared<ManagedDevice<CmosRtc>>("rtc", CmosRtc::Constraints(), &Clock));
     for (int i = 0; i < 2; ++i) {
       (void)s.devices.AddDevice(std::make_shared<ManagedDevice<DummyDevice>>(
-          "dummy", std::vector<ResourceConstraint>{PioConstraint{8}, MmioConstraint{0x1000},
-                                                   LegacyIrqConstraint{10, true},
-                                                   PciMsiIrqConstraint{2}, KvmMemSlotConstraint{2}},
+          "dummy",
+          std::vector<ResourceConstraint>{PioConstraint{8}, MmioConstraint{0x1000},
+                                          LegacyIrqConstraint{10, true}, PciMsiIrqConstraint{2},
+                                          KvmMemSlotConstraint{2}},
           std::function<uint8_t(uint64_t)>{}, true));
     }
     absl::StatusOr<std::string> saved = s.devices.Snapshot();
@@ -133,10 +134,10 @@ void RunOne(FuzzInput& in) {
   static const DeviceFactory* const factory = new DeviceFactory(MakeFactory());
   Stack target;
   // Something of the VMM's own is there already.
-  DBS_FUZZ_CHECK(target.io.RegisterDeviceIo(std::make_shared<MutexDevice<DummyDevice>>(),
-                                            {PioRange{0x80, 1}})
-                     .ok(),
-                 "setup");
+  DBS_FUZZ_CHECK(
+      target.io.RegisterDeviceIo(std::make_shared<MutexDevice<DummyDevice>>(), {PioRange{0x80, 1}})
+          .ok(),
+      "setup");
   const Observed before = Observe(target);
   const absl::Status status = target.devices.Restore(bytes, *factory);
   const absl::StatusOr<DeviceManagerSnapshot> decoded = DecodeDeviceManagerSnapshot(bytes);

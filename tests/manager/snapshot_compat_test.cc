@@ -23,8 +23,8 @@ std::string TodaysSnapshot() {
   ResourceManager resources = ResourceManager::X86Defaults();
   IoManager io;
   DeviceManager devices(resources, io);
-  auto uart = std::make_shared<ManagedDevice<Serial16550>>(
-      "ttyS0", Serial16550::Constraints(), [](uint8_t) {});
+  auto uart = std::make_shared<ManagedDevice<Serial16550>>("ttyS0", Serial16550::Constraints(),
+                                                           [](uint8_t) {});
   EXPECT_OK(devices.AddDevice(uart).status());
   uart->WithLock([](Serial16550& d) { d.EnqueueInput(std::vector<uint8_t>{'x'}); });
   EXPECT_OK(devices

@@ -57,8 +57,7 @@ struct Stack {
 std::vector<ResourceConstraint> DummyConstraints(uint16_t port, uint64_t mmio) {
   return {PioConstraint{8, 1, AddressWindow<PioAddress>{port, static_cast<uint16_t>(port + 7)}},
           MmioConstraint{0x1000, 0x1000, AddressWindow<IoAddress>{mmio, mmio + 0xfff}},
-          LegacyIrqConstraint{10, /*shared=*/true},
-          PciMsixIrqConstraint{3},
+          LegacyIrqConstraint{10, /*shared=*/true}, PciMsixIrqConstraint{3},
           KvmMemSlotConstraint{1}};
 }
 
@@ -73,8 +72,8 @@ void Populate(Stack& s) {
   ASSERT_OK(s.io.PioWrite(serial16550::kCom1 + 2, std::vector<uint8_t>{0x01}));  // FIFOs on
   ASSERT_OK(s.io.PioWrite(serial16550::kCom1 + 1, std::vector<uint8_t>{0x01}));  // IER: RDA
   uart->WithLock([](Serial16550& d) { d.EnqueueInput(std::vector<uint8_t>{'o', 'k'}); });
-  auto kbc = std::make_shared<ManagedDevice<I8042>>("i8042", I8042::Constraints(),
-                                                     [&s] { ++s.resets; });
+  auto kbc =
+      std::make_shared<ManagedDevice<I8042>>("i8042", I8042::Constraints(), [&s] { ++s.resets; });
   ASSERT_OK(s.devices.AddDevice(kbc).status());
   kbc->WithLock([](I8042& d) { d.EnqueueScancodes(std::vector<uint8_t>{0x1c, 0x9c}); });
   ASSERT_OK(s.devices
@@ -149,8 +148,9 @@ TEST(SnapshotTest, RestoreRebuildsTheSamePlacementAndDeviceStates) {
     uint8_t byte = 0;
     ASSERT_OK(s->io.PioRead(serial16550::kCom1, absl::MakeSpan(&byte, 1)));
     EXPECT_EQ(byte, 'o');
-    absl::StatusOr<DeviceId> next = s->devices.AddDevice(std::make_shared<ManagedDevice<DummyDevice>>(
-        "next", std::vector<ResourceConstraint>{PioConstraint{4}}));
+    absl::StatusOr<DeviceId> next =
+        s->devices.AddDevice(std::make_shared<ManagedDevice<DummyDevice>>(
+            "next", std::vector<ResourceConstraint>{PioConstraint{4}}));
     ASSERT_OK(next.status());
     EXPECT_EQ(*next, 7u);
   }
@@ -191,10 +191,9 @@ TEST(SnapshotTest, DevicesThatCannotBeSavedMakeTheSnapshotFailNamingThem) {
   absl::StatusOr<DeviceId> b = s.devices.AddDevice(std::make_shared<Opaque>());
   ASSERT_OK(a.status());
   ASSERT_OK(b.status());
-  EXPECT_THAT(s.devices.Snapshot(),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       ::testing::AllOf(HasSubstr("device 7 (opaque)"),
-                                        HasSubstr("device 8 (opaque)"))));
+  EXPECT_THAT(s.devices.Snapshot(), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                             ::testing::AllOf(HasSubstr("device 7 (opaque)"),
+                                                              HasSubstr("device 8 (opaque)"))));
 }
 
 // --- Bad input: each row refused with its code, the target managers unchanged. ---
@@ -269,8 +268,8 @@ TEST_F(BadSnapshotTest, EveryTruncationIsDataLoss) {
 }
 
 TEST_F(BadSnapshotTest, AFlippedBitInThePayloadOrChecksumIsDataLoss) {
-  for (size_t byte : {size_t{24}, size_t{27}, kSnapshotHeaderSize, good_.size() / 2,
-                      good_.size() - 1}) {
+  for (size_t byte :
+       {size_t{24}, size_t{27}, kSnapshotHeaderSize, good_.size() / 2, good_.size() - 1}) {
     for (int bit : {0, 7}) {
       std::string bad = good_;
       bad[byte] = static_cast<char>(bad[byte] ^ (1 << bit));
@@ -326,18 +325,24 @@ TEST_F(BadSnapshotTest, OverlappingResourcesAreAlreadyExists) {
                   s.devices[4].registered = s.devices[3].registered;
                 }),
                 absl::StatusCode::kAlreadyExists, "overlap");
-  ExpectRefused(Reencoded([](DeviceManagerSnapshot& s) { s.devices[1].allocated.Append(LegacyIrq{4}); }),
-                absl::StatusCode::kAlreadyExists, "IRQ 4");
+  ExpectRefused(
+      Reencoded([](DeviceManagerSnapshot& s) { s.devices[1].allocated.Append(LegacyIrq{4}); }),
+      absl::StatusCode::kAlreadyExists, "IRQ 4");
 }
 
 TEST_F(BadSnapshotTest, ResourcesTheTargetPoolsCannotGiveExactlyAreExhausted) {
   // Taken in the target already: guest RAM.
-  ExpectRefused(Reencoded([](DeviceManagerSnapshot& s) { s.devices[3].allocated.Append(MemRange{0x1000, 0x1000}); }),
+  ExpectRefused(Reencoded([](DeviceManagerSnapshot& s) {
+                  s.devices[3].allocated.Append(MemRange{0x1000, 0x1000});
+                }),
                 absl::StatusCode::kResourceExhausted, "device 5 (dummy0)");
   // Outside the target's pools: IRQ 99, an MMIO range in no window.
-  ExpectRefused(Reencoded([](DeviceManagerSnapshot& s) { s.devices[1].allocated.Append(LegacyIrq{99}); }),
-                absl::StatusCode::kResourceExhausted, "IRQ 99");
-  ExpectRefused(Reencoded([](DeviceManagerSnapshot& s) { s.devices[3].allocated.Append(MmioRange{0x10000, 0x1000}); }),
+  ExpectRefused(
+      Reencoded([](DeviceManagerSnapshot& s) { s.devices[1].allocated.Append(LegacyIrq{99}); }),
+      absl::StatusCode::kResourceExhausted, "IRQ 99");
+  ExpectRefused(Reencoded([](DeviceManagerSnapshot& s) {
+                  s.devices[3].allocated.Append(MmioRange{0x10000, 0x1000});
+                }),
                 absl::StatusCode::kResourceExhausted, "not free in any window");
 }
 
@@ -346,10 +351,9 @@ TEST_F(BadSnapshotTest, ARangeOutsideTheDevicesResourcesIsInvalid) {
                   s.devices[0].registered = DeviceResources({PioRange{0x2f8, 8}});
                 }),
                 absl::StatusCode::kInvalidArgument, "lies in none of its allocated ranges");
-  ExpectRefused(Reencoded([](DeviceManagerSnapshot& s) {
-                  s.devices[0].registered.Append(LegacyIrq{4});
-                }),
-                absl::StatusCode::kInvalidArgument, "not a PIO or MMIO range");
+  ExpectRefused(
+      Reencoded([](DeviceManagerSnapshot& s) { s.devices[0].registered.Append(LegacyIrq{4}); }),
+      absl::StatusCode::kInvalidArgument, "not a PIO or MMIO range");
 }
 
 TEST_F(BadSnapshotTest, ARangeTheRestoredDeviceDoesNotTrapIsInvalid) {
@@ -388,9 +392,9 @@ TEST(SnapshotFormatTest, Crc32cMatchesTheStandardCheckValue) {
   EXPECT_EQ(internal::Crc32cExtend(internal::Crc32c("12345"), "6789"), 0xe3069283u);
   EXPECT_EQ(internal::Crc32c(""), 0u);
   std::string long_input(1000, 'a');
-  EXPECT_EQ(internal::Crc32cExtend(internal::Crc32c(long_input.substr(0, 333)),
-                                   long_input.substr(333)),
-            internal::Crc32c(long_input));
+  EXPECT_EQ(
+      internal::Crc32cExtend(internal::Crc32c(long_input.substr(0, 333)), long_input.substr(333)),
+      internal::Crc32c(long_input));
 }
 
 TEST(SnapshotFormatTest, SealedPayloadsComeBackUnchanged) {
@@ -404,7 +408,8 @@ TEST(SnapshotFormatTest, SealedPayloadsComeBackUnchanged) {
 TEST(SnapshotFormatTest, EncodingThenDecodingGivesTheSameSnapshot) {
   Stack s;
   Populate(s);
-  absl::StatusOr<DeviceManagerSnapshot> decoded = DecodeDeviceManagerSnapshot(*s.devices.Snapshot());
+  absl::StatusOr<DeviceManagerSnapshot> decoded =
+      DecodeDeviceManagerSnapshot(*s.devices.Snapshot());
   ASSERT_OK(decoded.status());
   EXPECT_EQ(decoded->next_id, 7u);
   ASSERT_EQ(decoded->devices.size(), 5u);
