@@ -79,8 +79,9 @@ absl::StatusOr<DeviceId> DeviceManager::AddDevice(std::shared_ptr<Device> device
     return Prefixed(status, prefix);
   }
   auto unregister = absl::MakeCleanup([&] { (void)io_.UnregisterDeviceIo(registered); });
-  Placed placed{std::move(device), *allocated, std::move(registered),
-                AsksForSharedIrq(constraints)};
+  // `registered` and `*allocated` are copied, not moved: until the cleanups are cancelled
+  // they must still name what to give back.
+  Placed placed{std::move(device), *allocated, registered, AsksForSharedIrq(constraints)};
   DeviceId id;
   {
     internal::MutexLock lock(&mu_);

@@ -149,6 +149,38 @@ TEST(ResourceManagerTest, ReserveResourcesAllOrNothing) {
   EXPECT_THAT(r.KvmMemSlots(), ElementsAre(1u));
 }
 
+// What a restore needs: an IRQ that was shared comes back shared, joining its sharers.
+TEST(ResourceManagerTest, ReservingASharedIrqJoinsItsSharersAndExcludesExclusiveUse) {
+  ResourceManager rm(SmallConfig());
+  ASSERT_OK(rm.ReserveResources({LegacyIrq{3}}, /*share_legacy_irq=*/true));
+  ASSERT_OK(rm.ReserveResources({PioRange{0x100, 8}, LegacyIrq{3}}, /*share_legacy_irq=*/true));
+  EXPECT_THAT(rm.ReserveResources({LegacyIrq{3}}), StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(rm.AllocateDeviceResources({LegacyIrqConstraint{3}}),
+              StatusIs(absl::StatusCode::kResourceExhausted));
+  ASSERT_OK_AND_ASSIGN(DeviceResources third,
+                       rm.AllocateDeviceResources({LegacyIrqConstraint{3, /*shared=*/true}}));
+  // Three sharers: the IRQ is free again only when all three are gone.
+  ASSERT_OK(rm.FreeDeviceResources(third));
+  ASSERT_OK(rm.FreeDeviceResources(DeviceResources{LegacyIrq{3}}));
+  EXPECT_THAT(rm.ReserveResources({LegacyIrq{3}}), StatusIs(absl::StatusCode::kResourceExhausted));
+  ASSERT_OK(rm.FreeDeviceResources(DeviceResources{PioRange{0x100, 8}, LegacyIrq{3}}));
+  EXPECT_OK(rm.ReserveResources({LegacyIrq{3}}));
+  // An exclusive IRQ cannot be reserved shared; the failed call took nothing.
+  EXPECT_THAT(rm.ReserveResources({PioRange{0x180, 8}, LegacyIrq{3}}, true),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("IRQ 3")));
+  EXPECT_OK(rm.ReserveResources({PioRange{0x180, 8}}));
+}
+
+TEST(ResourceManagerTest, ExactConstraintsAskForTheSameResourcesAgain) {
+  const DeviceResources had{PioRange{0x1f0, 8}, MmioRange{0x12000, 0x1000}, LegacyIrq{3},
+                            KvmMemSlot{6}, KvmMemSlot{7}};
+  ResourceManager rm(SmallConfig());
+  ASSERT_OK_AND_ASSIGN(DeviceResources got, rm.AllocateDeviceResources(ExactConstraints(had)));
+  EXPECT_EQ(got, had);
+  EXPECT_THAT(rm.AllocateDeviceResources(ExactConstraints(had)),
+              StatusIs(absl::StatusCode::kResourceExhausted));
+}
+
 TEST(ResourceManagerTest, X86DefaultsServeAComPort) {
   ResourceManager rm = ResourceManager::X86Defaults();
   ASSERT_OK_AND_ASSIGN(
