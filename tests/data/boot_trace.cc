@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
@@ -139,6 +140,13 @@ std::string RunfilePath(const std::string& workspace_relative) {
     }
   }
   return workspace_relative;  // bazel run starts in the runfiles tree of the workspace
+}
+
+std::string ReadRunfile(const std::string& workspace_relative) {
+  std::ifstream in(RunfilePath(workspace_relative), std::ios::binary);
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
 }
 
 std::optional<RecordedClock> InferRtcClock(const std::vector<Access>& accesses) {

@@ -50,6 +50,9 @@ DeviceMap Flatten(std::vector<MapRange> ranges);
 // The path of a file of this repository from a test or `bazel run` (runfiles), e.g.
 // "tests/data/traces/pc.trace.gz".
 std::string RunfilePath(const std::string& workspace_relative);
+// The whole of a file of this repository (e.g. "tests/data/traces/pc.console.log"), or ""
+// if it cannot be read.
+std::string ReadRunfile(const std::string& workspace_relative);
 
 // The RTC time a trace shows: the first time and date read from CMOS registers 0-9 (BCD),
 // and the pace at which its seconds advanced (one second between the first read and the

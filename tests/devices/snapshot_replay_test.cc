@@ -5,10 +5,8 @@
 // QEMU returned, and the console must come out byte for byte.
 
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -50,13 +48,6 @@ DeviceFactory FactoryFor(World& world) {
   EXPECT_OK(factory.Register(CmosRtc::kKind, RestoreManaged<CmosRtc>(std::function<absl::Time()>(
                                                  [&world] { return world.Now(); }))));
   return factory;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream os;
-  os << in.rdbuf();
-  return os.str();
 }
 
 TEST(SnapshotReplayTest, TheBootReadsWhatQemuAnsweredAcrossARestoreEveryThousandAccesses) {
@@ -134,7 +125,7 @@ TEST(SnapshotReplayTest, TheBootReadsWhatQemuAnsweredAcrossARestoreEveryThousand
   EXPECT_GT(reads["rtc"], 70u);
   EXPECT_EQ(mismatches["serial"] + mismatches["i8042"] + mismatches["rtc"], 0u);
   EXPECT_EQ(world.resets, 1) << "the kernel's final 0xfe must request a reset";
-  const std::string expected = ReadFile(trace::RunfilePath("tests/data/traces/pc.console.log"));
+  const std::string expected = trace::ReadRunfile("tests/data/traces/pc.console.log");
   ASSERT_EQ(expected.size(), 23384u);
   EXPECT_TRUE(world.console == expected) << "the console differs from pc.console.log";
 }

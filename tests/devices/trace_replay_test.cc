@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <sstream>
@@ -91,13 +90,6 @@ void Report(const char* device, const ReplayResult& r) {
                                   std::to_string(r.mismatches));
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream os;
-  os << in.rdbuf();
-  return os.str();
-}
-
 TEST(TraceReplayTest, SerialAnswersTheLinuxDriverExactlyAsQemuDid) {
   IoManager io;
   std::string console;
@@ -114,7 +106,7 @@ TEST(TraceReplayTest, SerialAnswersTheLinuxDriverExactlyAsQemuDid) {
   Report("serial", r);
   EXPECT_GT(r.reads, 22000u);
   EXPECT_EQ(r.mismatches, 0u);
-  const std::string expected = ReadFile(trace::RunfilePath(kConsole));
+  const std::string expected = trace::ReadRunfile(kConsole);
   ASSERT_EQ(expected.size(), 23384u);
   EXPECT_EQ(console.size(), expected.size());
   EXPECT_TRUE(console == expected) << "the transmitted bytes differ from pc.console.log";

@@ -477,11 +477,11 @@ TEST(SnapshotConcurrencyTest, AnAddDeviceRefusedDuringARestoreLeavesNothingBehin
   Stack target;
   DeviceFactory factory = target.Factory();
   absl::Status inner;
-  ASSERT_OK(factory.Register("opaque-adder", [&](const DeviceRecord& r)
-                                                 -> absl::StatusOr<std::shared_ptr<Device>> {
-    inner = target.devices.AddDevice(std::make_shared<Opaque>()).status();
-    return std::make_shared<ManagedDevice<DummyDevice>>(r.name, ExactConstraints(r.allocated));
-  }));
+  ASSERT_OK(factory.Register(
+      "opaque-adder", [&](const DeviceRecord& r) -> absl::StatusOr<std::shared_ptr<Device>> {
+        inner = target.devices.AddDevice(std::make_shared<Opaque>()).status();
+        return std::make_shared<ManagedDevice<DummyDevice>>(r.name, ExactConstraints(r.allocated));
+      }));
   DeviceManagerSnapshot snapshot = *DecodeDeviceManagerSnapshot(*source.devices.Snapshot());
   snapshot.devices[3].kind = "opaque-adder";
   ASSERT_OK(target.devices.Restore(EncodeDeviceManagerSnapshot(snapshot), factory));
