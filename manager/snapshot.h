@@ -32,7 +32,7 @@
 //   kAlreadyExists    two devices holding overlapping resources
 //   kUnimplemented    a format version this reader does not know
 //
-// Cost: encoding and decoding are linear in the snapshot's size, about 200 bytes per
+// Cost: encoding and decoding are linear in the snapshot's size, 80 to 90 bytes per
 // device of this library (benchmarks/README.md has the figures). Thread-safety: pure
 // functions.
 
