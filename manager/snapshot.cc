@@ -23,6 +23,7 @@ namespace {
 constexpr absl::string_view kMagic = "dbs-snap";
 constexpr absl::string_view kWriter = "dbs_device 0.1.0";
 
+// REQUIRES: bytes <= 8.
 void PutLe(std::string& out, uint64_t value, int bytes) {
   for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>(value >> (8 * i)));
 }
@@ -230,7 +231,8 @@ std::string SealSnapshot(absl::string_view kind, absl::string_view payload) {
   out.append(kMagic.data(), kMagic.size());
   PutLe(out, kSnapshotFormatVersion, 4);
   out.append(kind.data(), 4);
-  PutLe(out, 0, 16);  // length, checksum, reserved: Reseal fills the first two
+  PutLe(out, 0, 8);  // the length and the checksum, which Reseal fills, and reserved
+  PutLe(out, 0, 8);
   out.append(payload.data(), payload.size());
   Reseal(out);
   return out;
@@ -277,7 +279,9 @@ absl::StatusOr<absl::string_view> UnsealSnapshot(absl::string_view bytes, absl::
 // one per message, and all of them dropped at once.
 google::protobuf::ArenaOptions ArenaFor(size_t bytes) {
   google::protobuf::ArenaOptions options;
-  options.start_block_size = std::clamp<size_t>(bytes, 1024, size_t{1} << 26);
+  // A whole number of 4 KiB pages: the arena places 8-byte-aligned records at a block's end.
+  const size_t pages = (std::clamp<size_t>(bytes, 1024, size_t{1} << 26) + 4095) / 4096;
+  options.start_block_size = pages * 4096;
   options.max_block_size = std::max<size_t>(options.start_block_size, 8192);
   return options;
 }

@@ -326,6 +326,9 @@ TEST(DeviceManagerStressTest, HotplugWhileDispatching) {
       }
     });
   }
+  // The vCPUs run before the hotplug starts: on a loaded machine the 200 changes could
+  // otherwise all finish before a vCPU thread is scheduled.
+  while (dispatches.load() == 0) std::this_thread::yield();
   std::vector<std::pair<std::shared_ptr<FakeDevice>, uint64_t>> removed;
   for (int i = 0; i < 200; ++i) {
     auto dev = std::make_shared<FakeDevice>(
