@@ -273,33 +273,31 @@ std::string CmosRtcState::Encode() const {
 }
 
 absl::StatusOr<CmosRtcState> CmosRtcState::Decode(absl::string_view bytes) {
-  devices::v1::CmosRtcState m;
-  if (absl::Status s = devices_internal::Parse(bytes, "cmos_rtc", m); !s.ok()) return s;
-  CmosRtcState st;
-  devices_internal::FieldReader r("cmos_rtc");
-  r.Unsigned(m.has_index(), m.index(), "index", st.index);
-  r.Bool(m.has_nmi_masked(), m.nmi_masked(), st.nmi_masked);
-  r.Unsigned(m.has_reg_a(), m.reg_a(), "reg_a", st.reg_a);
-  r.Unsigned(m.has_reg_b(), m.reg_b(), "reg_b", st.reg_b);
-  r.Unsigned(m.has_reg_c(), m.reg_c(), "reg_c", st.reg_c);
-  if (st.index > kIndexMask) r.Fail("index", "past the CMOS's last register");
-  if (m.has_cmos()) {
-    if (m.cmos().size() != st.cmos.size()) {
-      r.Fail("cmos", absl::StrCat(m.cmos().size(), " bytes, not ", st.cmos.size()));
-    } else {
-      std::copy(m.cmos().begin(), m.cmos().end(), st.cmos.begin());
-    }
-  }
-  if (m.has_offset_seconds() || m.has_offset_nanos()) {
-    st.offset = absl::Seconds(m.offset_seconds()) + absl::Nanoseconds(m.offset_nanos());
-  }
-  if (m.has_last_seen_unix_seconds() || m.has_last_seen_nanos()) {
-    st.last_seen =
-        absl::FromUnixSeconds(m.last_seen_unix_seconds()) + absl::Nanoseconds(m.last_seen_nanos());
-  }
-  if (m.has_held_civil_seconds()) st.held = absl::CivilSecond() + m.held_civil_seconds();
-  if (!r.status().ok()) return r.status();
-  return st;
+  return devices_internal::DecodeState<CmosRtcState, devices::v1::CmosRtcState>(
+      bytes, "cmos_rtc",
+      [](const devices::v1::CmosRtcState& m, devices_internal::FieldReader& r, CmosRtcState& st) {
+        r.Unsigned(m.has_index(), m.index(), "index", st.index);
+        r.Bool(m.has_nmi_masked(), m.nmi_masked(), st.nmi_masked);
+        r.Unsigned(m.has_reg_a(), m.reg_a(), "reg_a", st.reg_a);
+        r.Unsigned(m.has_reg_b(), m.reg_b(), "reg_b", st.reg_b);
+        r.Unsigned(m.has_reg_c(), m.reg_c(), "reg_c", st.reg_c);
+        if (st.index > kIndexMask) r.Fail("index", "past the CMOS's last register");
+        if (m.has_cmos()) {
+          if (m.cmos().size() != st.cmos.size()) {
+            r.Fail("cmos", absl::StrCat(m.cmos().size(), " bytes, not ", st.cmos.size()));
+          } else {
+            std::copy(m.cmos().begin(), m.cmos().end(), st.cmos.begin());
+          }
+        }
+        if (m.has_offset_seconds() || m.has_offset_nanos()) {
+          st.offset = absl::Seconds(m.offset_seconds()) + absl::Nanoseconds(m.offset_nanos());
+        }
+        if (m.has_last_seen_unix_seconds() || m.has_last_seen_nanos()) {
+          st.last_seen = absl::FromUnixSeconds(m.last_seen_unix_seconds()) +
+                         absl::Nanoseconds(m.last_seen_nanos());
+        }
+        if (m.has_held_civil_seconds()) st.held = absl::CivilSecond() + m.held_civil_seconds();
+      });
 }
 
 }  // namespace dbs

@@ -82,28 +82,27 @@ std::string DummyDeviceState::Encode() const {
 }
 
 absl::StatusOr<DummyDeviceState> DummyDeviceState::Decode(absl::string_view bytes) {
-  devices::v1::DummyDeviceState m;
-  if (absl::Status s = devices_internal::Parse(bytes, "dummy", m); !s.ok()) return s;
-  DummyDeviceState st;
-  devices_internal::FieldReader r("dummy");
-  r.Bool(m.has_record(), m.record(), st.record);
-  r.Unsigned(m.has_mmio_reads(), m.mmio_reads(), "mmio_reads", st.counts.mmio_reads);
-  r.Unsigned(m.has_mmio_writes(), m.mmio_writes(), "mmio_writes", st.counts.mmio_writes);
-  r.Unsigned(m.has_pio_reads(), m.pio_reads(), "pio_reads", st.counts.pio_reads);
-  r.Unsigned(m.has_pio_writes(), m.pio_writes(), "pio_writes", st.counts.pio_writes);
-  r.Unsigned(m.has_bytes(), m.bytes(), "bytes", st.counts.bytes);
-  for (const devices::v1::DummyAccess& a : m.accesses()) {
-    if (a.kind() > DummyAccess::kPioWrite) {
-      r.Fail("accesses.kind", absl::StrCat(a.kind(), " is no kind of access"));
-      break;
-    }
-    st.accesses.push_back(DummyAccess{static_cast<DummyAccess::Kind>(a.kind()),
-                                      a.base(),
-                                      a.offset(),
-                                      {a.data().begin(), a.data().end()}});
-  }
-  if (!r.status().ok()) return r.status();
-  return st;
+  return devices_internal::DecodeState<DummyDeviceState, devices::v1::DummyDeviceState>(
+      bytes, "dummy",
+      [](const devices::v1::DummyDeviceState& m, devices_internal::FieldReader& r,
+         DummyDeviceState& st) {
+        r.Bool(m.has_record(), m.record(), st.record);
+        r.Unsigned(m.has_mmio_reads(), m.mmio_reads(), "mmio_reads", st.counts.mmio_reads);
+        r.Unsigned(m.has_mmio_writes(), m.mmio_writes(), "mmio_writes", st.counts.mmio_writes);
+        r.Unsigned(m.has_pio_reads(), m.pio_reads(), "pio_reads", st.counts.pio_reads);
+        r.Unsigned(m.has_pio_writes(), m.pio_writes(), "pio_writes", st.counts.pio_writes);
+        r.Unsigned(m.has_bytes(), m.bytes(), "bytes", st.counts.bytes);
+        for (const devices::v1::DummyAccess& a : m.accesses()) {
+          if (a.kind() > DummyAccess::kPioWrite) {
+            r.Fail("accesses.kind", absl::StrCat(a.kind(), " is no kind of access"));
+            break;
+          }
+          st.accesses.push_back(DummyAccess{static_cast<DummyAccess::Kind>(a.kind()),
+                                            a.base(),
+                                            a.offset(),
+                                            {a.data().begin(), a.data().end()}});
+        }
+      });
 }
 
 }  // namespace dbs

@@ -338,34 +338,34 @@ std::string I8042State::Encode() const {
 }
 
 absl::StatusOr<I8042State> I8042State::Decode(absl::string_view bytes) {
-  devices::v1::I8042State m;
-  if (absl::Status s = devices_internal::Parse(bytes, "i8042", m); !s.ok()) return s;
-  I8042State st;
-  devices_internal::FieldReader r("i8042");
-  r.Unsigned(m.has_status(), m.status(), "status", st.status);
-  r.Unsigned(m.has_config(), m.config(), "config", st.config);
-  r.Unsigned(m.has_output_port(), m.output_port(), "output_port", st.output_port);
-  r.Unsigned(m.has_pending_command(), m.pending_command(), "pending_command", st.pending_command);
-  r.Unsigned(m.has_keyboard_pending(), m.keyboard_pending(), "keyboard_pending",
-             st.keyboard_pending);
-  r.Unsigned(m.has_aux_pending(), m.aux_pending(), "aux_pending", st.aux_pending);
-  r.Bool(m.has_keyboard_scanning(), m.keyboard_scanning(), st.keyboard_scanning);
-  r.Bool(m.has_aux_streaming(), m.aux_streaming(), st.aux_streaming);
-  r.Bool(m.has_irq_level(), m.irq_level(), st.irq_level);
-  r.Bool(m.has_aux_irq_level(), m.aux_irq_level(), st.aux_irq_level);
-  r.Unsigned(m.has_reset_requests(), m.reset_requests(), "reset_requests", st.reset_requests);
-  if (m.output().size() != m.output_is_aux().size()) {
-    r.Fail("output_is_aux", absl::StrCat(m.output_is_aux().size(), " flags for ", m.output().size(),
-                                         " output bytes"));
-  } else if (m.output().size() > kMaxQueued) {
-    r.Fail("output", absl::StrCat(m.output().size(), " bytes queued, more than ", kMaxQueued));
-  } else {
-    for (size_t i = 0; i < m.output().size(); ++i) {
-      st.output.emplace_back(static_cast<uint8_t>(m.output()[i]), m.output_is_aux()[i] != 0);
-    }
-  }
-  if (!r.status().ok()) return r.status();
-  return st;
+  return devices_internal::DecodeState<I8042State, devices::v1::I8042State>(
+      bytes, "i8042",
+      [](const devices::v1::I8042State& m, devices_internal::FieldReader& r, I8042State& st) {
+        r.Unsigned(m.has_status(), m.status(), "status", st.status);
+        r.Unsigned(m.has_config(), m.config(), "config", st.config);
+        r.Unsigned(m.has_output_port(), m.output_port(), "output_port", st.output_port);
+        r.Unsigned(m.has_pending_command(), m.pending_command(), "pending_command",
+                   st.pending_command);
+        r.Unsigned(m.has_keyboard_pending(), m.keyboard_pending(), "keyboard_pending",
+                   st.keyboard_pending);
+        r.Unsigned(m.has_aux_pending(), m.aux_pending(), "aux_pending", st.aux_pending);
+        r.Bool(m.has_keyboard_scanning(), m.keyboard_scanning(), st.keyboard_scanning);
+        r.Bool(m.has_aux_streaming(), m.aux_streaming(), st.aux_streaming);
+        r.Bool(m.has_irq_level(), m.irq_level(), st.irq_level);
+        r.Bool(m.has_aux_irq_level(), m.aux_irq_level(), st.aux_irq_level);
+        r.Unsigned(m.has_reset_requests(), m.reset_requests(), "reset_requests", st.reset_requests);
+        if (m.output().size() != m.output_is_aux().size()) {
+          r.Fail("output_is_aux", absl::StrCat(m.output_is_aux().size(), " flags for ",
+                                               m.output().size(), " output bytes"));
+        } else if (m.output().size() > kMaxQueued) {
+          r.Fail("output",
+                 absl::StrCat(m.output().size(), " bytes queued, more than ", kMaxQueued));
+        } else {
+          for (size_t i = 0; i < m.output().size(); ++i) {
+            st.output.emplace_back(static_cast<uint8_t>(m.output()[i]), m.output_is_aux()[i] != 0);
+          }
+        }
+      });
 }
 
 }  // namespace dbs

@@ -277,37 +277,36 @@ std::string Serial16550State::Encode() const {
 }
 
 absl::StatusOr<Serial16550State> Serial16550State::Decode(absl::string_view bytes) {
-  devices::v1::Serial16550State m;
-  if (absl::Status s = devices_internal::Parse(bytes, "serial16550", m); !s.ok()) return s;
-  Serial16550State st;
-  devices_internal::FieldReader r("serial16550");
-  r.Unsigned(m.has_rbr(), m.rbr(), "rbr", st.rbr);
-  r.Unsigned(m.has_ier(), m.ier(), "ier", st.ier);
-  r.Unsigned(m.has_iir(), m.iir(), "iir", st.iir);
-  r.Unsigned(m.has_fcr(), m.fcr(), "fcr", st.fcr);
-  r.Unsigned(m.has_lcr(), m.lcr(), "lcr", st.lcr);
-  r.Unsigned(m.has_mcr(), m.mcr(), "mcr", st.mcr);
-  r.Unsigned(m.has_lsr(), m.lsr(), "lsr", st.lsr);
-  r.Unsigned(m.has_msr(), m.msr(), "msr", st.msr);
-  r.Unsigned(m.has_scr(), m.scr(), "scr", st.scr);
-  r.Unsigned(m.has_divisor(), m.divisor(), "divisor", st.divisor);
-  r.Unsigned(m.has_rx_head(), m.rx_head(), "rx_head", st.rx_head);
-  r.Unsigned(m.has_rx_count(), m.rx_count(), "rx_count", st.rx_count);
-  r.Unsigned(m.has_rx_trigger(), m.rx_trigger(), "rx_trigger", st.rx_trigger);
-  r.Bool(m.has_thr_interrupt_pending(), m.thr_interrupt_pending(), st.thr_interrupt_pending);
-  r.Bool(m.has_timeout_pending(), m.timeout_pending(), st.timeout_pending);
-  r.Bool(m.has_irq_level(), m.irq_level(), st.irq_level);
-  if (m.has_rx_fifo()) {
-    if (m.rx_fifo().size() != st.rx_fifo.size()) {
-      r.Fail("rx_fifo", absl::StrCat(m.rx_fifo().size(), " bytes, not ", st.rx_fifo.size()));
-    } else {
-      std::copy(m.rx_fifo().begin(), m.rx_fifo().end(), st.rx_fifo.begin());
-    }
-  }
-  if (st.rx_head >= st.rx_fifo.size()) r.Fail("rx_head", "past the FIFO's end");
-  if (st.rx_count > st.rx_fifo.size()) r.Fail("rx_count", "more bytes than the FIFO holds");
-  if (!r.status().ok()) return r.status();
-  return st;
+  return devices_internal::DecodeState<Serial16550State, devices::v1::Serial16550State>(
+      bytes, "serial16550",
+      [](const devices::v1::Serial16550State& m, devices_internal::FieldReader& r,
+         Serial16550State& st) {
+        r.Unsigned(m.has_rbr(), m.rbr(), "rbr", st.rbr);
+        r.Unsigned(m.has_ier(), m.ier(), "ier", st.ier);
+        r.Unsigned(m.has_iir(), m.iir(), "iir", st.iir);
+        r.Unsigned(m.has_fcr(), m.fcr(), "fcr", st.fcr);
+        r.Unsigned(m.has_lcr(), m.lcr(), "lcr", st.lcr);
+        r.Unsigned(m.has_mcr(), m.mcr(), "mcr", st.mcr);
+        r.Unsigned(m.has_lsr(), m.lsr(), "lsr", st.lsr);
+        r.Unsigned(m.has_msr(), m.msr(), "msr", st.msr);
+        r.Unsigned(m.has_scr(), m.scr(), "scr", st.scr);
+        r.Unsigned(m.has_divisor(), m.divisor(), "divisor", st.divisor);
+        r.Unsigned(m.has_rx_head(), m.rx_head(), "rx_head", st.rx_head);
+        r.Unsigned(m.has_rx_count(), m.rx_count(), "rx_count", st.rx_count);
+        r.Unsigned(m.has_rx_trigger(), m.rx_trigger(), "rx_trigger", st.rx_trigger);
+        r.Bool(m.has_thr_interrupt_pending(), m.thr_interrupt_pending(), st.thr_interrupt_pending);
+        r.Bool(m.has_timeout_pending(), m.timeout_pending(), st.timeout_pending);
+        r.Bool(m.has_irq_level(), m.irq_level(), st.irq_level);
+        if (m.has_rx_fifo()) {
+          if (m.rx_fifo().size() != st.rx_fifo.size()) {
+            r.Fail("rx_fifo", absl::StrCat(m.rx_fifo().size(), " bytes, not ", st.rx_fifo.size()));
+          } else {
+            std::copy(m.rx_fifo().begin(), m.rx_fifo().end(), st.rx_fifo.begin());
+          }
+        }
+        if (st.rx_head >= st.rx_fifo.size()) r.Fail("rx_head", "past the FIFO's end");
+        if (st.rx_count > st.rx_fifo.size()) r.Fail("rx_count", "more bytes than the FIFO holds");
+      });
 }
 
 }  // namespace dbs

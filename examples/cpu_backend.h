@@ -50,6 +50,17 @@ struct VcpuRegisters {
   }
 };
 
+// Every register of VcpuRegisters, in the order a saved VM stores them.
+inline constexpr uint16_t VcpuRegisters::*kVcpuRegisterFields[] = {
+    &VcpuRegisters::ax, &VcpuRegisters::bx,    &VcpuRegisters::cx, &VcpuRegisters::dx,
+    &VcpuRegisters::si, &VcpuRegisters::di,    &VcpuRegisters::bp, &VcpuRegisters::sp,
+    &VcpuRegisters::ip, &VcpuRegisters::flags, &VcpuRegisters::cs, &VcpuRegisters::ds,
+    &VcpuRegisters::es, &VcpuRegisters::ss,    &VcpuRegisters::fs, &VcpuRegisters::gs,
+};
+static_assert(sizeof(VcpuRegisters) ==
+                  sizeof(kVcpuRegisterFields) / sizeof(kVcpuRegisterFields[0]) * sizeof(uint16_t),
+              "kVcpuRegisterFields names every register");
+
 struct VcpuResult {
   uint64_t exits = 0;
   bool halted = false;      // the guest executed HLT (else the handler said stop)

@@ -234,11 +234,7 @@ std::string SaveVm(const std::string& guest, const uint8_t* memory, const VcpuRe
   vm.set_guest(guest);
   vm.set_memory(memory, kMemorySize);
   saved::VcpuRegisters* out = vm.add_vcpus();
-  out->set_ax(r.ax), out->set_bx(r.bx), out->set_cx(r.cx), out->set_dx(r.dx);
-  out->set_si(r.si), out->set_di(r.di), out->set_bp(r.bp), out->set_sp(r.sp);
-  out->set_ip(r.ip), out->set_flags(r.flags);
-  out->set_cs(r.cs), out->set_ds(r.ds), out->set_es(r.es), out->set_ss(r.ss);
-  out->set_fs(r.fs), out->set_gs(r.gs);
+  for (uint16_t VcpuRegisters::*field : kVcpuRegisterFields) out->add_values(r.*field);
   vm.set_devices(devices);
   vm.set_exits(exits);
   return SealSnapshot("MVMM", vm.SerializeAsString());
@@ -252,19 +248,20 @@ absl::StatusOr<saved::VmSnapshot> LoadVm(const std::string& path) {
   if (!payload.ok()) return payload.status();
   saved::VmSnapshot vm;
   if (!vm.ParseFromArray(payload->data(), static_cast<int>(payload->size())) ||
-      vm.memory().size() != kMemorySize || vm.vcpus_size() != 1) {
+      vm.memory().size() != kMemorySize || vm.vcpus_size() != 1 ||
+      vm.vcpus(0).values_size() != static_cast<int>(std::size(kVcpuRegisterFields))) {
     return absl::InvalidArgumentError(path + " holds no VM of this mini VMM");
   }
   return vm;
 }
 
+// REQUIRES: `in` holds every register (LoadVm checks).
 VcpuRegisters RegistersOf(const saved::VcpuRegisters& in) {
   VcpuRegisters r;
-  r.ax = in.ax(), r.bx = in.bx(), r.cx = in.cx(), r.dx = in.dx();
-  r.si = in.si(), r.di = in.di(), r.bp = in.bp(), r.sp = in.sp();
-  r.ip = in.ip(), r.flags = in.flags();
-  r.cs = in.cs(), r.ds = in.ds(), r.es = in.es(), r.ss = in.ss();
-  r.fs = in.fs(), r.gs = in.gs();
+  int i = 0;
+  for (uint16_t VcpuRegisters::*field : kVcpuRegisterFields) {
+    r.*field = static_cast<uint16_t>(in.values(i++));
+  }
   return r;
 }
 

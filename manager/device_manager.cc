@@ -168,26 +168,30 @@ absl::StatusOr<std::shared_ptr<Device>> DeviceFactory::Restore(const DeviceRecor
 
 absl::StatusOr<std::string> DeviceManager::Snapshot() const {
   DeviceManagerSnapshot snapshot;
-  std::vector<std::pair<DeviceId, Placed>> placed;
+  std::vector<std::shared_ptr<Device>> devices;
   {
     internal::MutexLock lock(&mu_);
     snapshot.next_id = next_id_;
-    placed.assign(devices_.begin(), devices_.end());
+    snapshot.devices.reserve(devices_.size());
+    for (const auto& [id, p] : devices_) {
+      snapshot.devices.push_back(
+          DeviceRecord{id, {}, {}, {}, p.allocated, p.registered, p.shared_legacy_irq});
+      devices.push_back(p.device);
+    }
   }
   // The devices' code runs with no lock of ours held.
   std::string refused;
-  snapshot.devices.reserve(placed.size());
-  for (const auto& [id, p] : placed) {
-    const std::string name = p.device->name();
-    absl::StatusOr<SavedState> saved = p.device->SaveState();
+  for (size_t i = 0; i < devices.size(); ++i) {
+    DeviceRecord& record = snapshot.devices[i];
+    record.name = devices[i]->name();
+    absl::StatusOr<SavedState> saved = devices[i]->SaveState();
     if (!saved.ok()) {
-      absl::StrAppend(&refused, refused.empty() ? "" : "; ", Describe(id, name), ": ",
+      absl::StrAppend(&refused, refused.empty() ? "" : "; ", Describe(record.id, record.name), ": ",
                       saved.status().message());
       continue;
     }
-    snapshot.devices.push_back(DeviceRecord{id, name, std::move(saved->kind),
-                                            std::move(saved->state), p.allocated, p.registered,
-                                            p.shared_legacy_irq});
+    record.kind = std::move(saved->kind);
+    record.state = std::move(saved->state);
   }
   if (!refused.empty()) {
     return absl::FailedPreconditionError(absl::StrCat("cannot snapshot: ", refused));

@@ -122,6 +122,21 @@ std::string Describe(const DeviceRecord& d) {
   return absl::StrCat("device ", d.id, " (", d.name, ")");
 }
 
+// The `which` list of device `d` into `out`.
+absl::Status ReadResources(const google::protobuf::RepeatedPtrField<snapshot::v1::Resource>& list,
+                           absl::string_view which, const DeviceRecord& d, DeviceResources& out) {
+  out.Reserve(static_cast<size_t>(list.size()));
+  for (int i = 0; i < list.size(); ++i) {
+    absl::StatusOr<Resource> r = FromProto(list[i]);
+    if (!r.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Describe(d), ", ", which, " resource ", i, ": ", r.status().message()));
+    }
+    out.Append(*std::move(r));
+  }
+  return absl::OkStatus();
+}
+
 // --- Consistency of a decoded snapshot ---
 
 // The inclusive interval a resource takes in its pool; nullopt for a MAC address.
@@ -214,7 +229,20 @@ absl::Status CheckConsistent(const DeviceManagerSnapshot& s) {
   return absl::OkStatus();
 }
 
-// Writes the payload length and the checksum of sealed bytes whose payload changed.
+// The header of a `kind` payload, its length and checksum zero until Reseal, with room
+// reserved for `payload_size` bytes after it.
+std::string Header(absl::string_view kind, size_t payload_size) {
+  std::string out;
+  out.reserve(kSnapshotHeaderSize + payload_size);
+  out.append(kMagic.data(), kMagic.size());
+  PutLe(out, kSnapshotFormatVersion, 4);
+  out.append(kind.data(), 4);
+  PutLe(out, 0, 8);  // the length
+  PutLe(out, 0, 8);  // the checksum, then reserved
+  return out;
+}
+
+// Writes the payload length and the checksum of the header and the payload behind it.
 void Reseal(std::string& sealed) {
   const uint64_t length = sealed.size() - kSnapshotHeaderSize;
   for (int i = 0; i < 8; ++i) sealed[16 + i] = static_cast<char>(length >> (8 * i));
@@ -226,13 +254,7 @@ void Reseal(std::string& sealed) {
 }  // namespace
 
 std::string SealSnapshot(absl::string_view kind, absl::string_view payload) {
-  std::string out;
-  out.reserve(kSnapshotHeaderSize + payload.size());
-  out.append(kMagic.data(), kMagic.size());
-  PutLe(out, kSnapshotFormatVersion, 4);
-  out.append(kind.data(), 4);
-  PutLe(out, 0, 8);  // the length and the checksum, which Reseal fills, and reserved
-  PutLe(out, 0, 8);
+  std::string out = Header(kind, payload.size());
   out.append(payload.data(), payload.size());
   Reseal(out);
   return out;
@@ -304,7 +326,7 @@ std::string EncodeDeviceManagerSnapshot(const DeviceManagerSnapshot& snapshot) {
   }
   // Serialised straight behind the header: the payload is never copied.
   const size_t size = m.ByteSizeLong();
-  std::string sealed = SealSnapshot(kDeviceManagerPayload, std::string());
+  std::string sealed = Header(kDeviceManagerPayload, size);
   sealed.resize(kSnapshotHeaderSize + size);
   m.SerializeWithCachedSizesToArray(
       reinterpret_cast<uint8_t*>(sealed.data() + kSnapshotHeaderSize));
@@ -331,18 +353,11 @@ absl::StatusOr<DeviceManagerSnapshot> DecodeDeviceManagerSnapshot(absl::string_v
     d.kind = in.kind();
     d.state = in.state();
     d.shared_legacy_irq = in.shared_legacy_irq();
-    for (int pass = 0; pass < 2; ++pass) {
-      const auto& list = pass == 0 ? in.allocated() : in.registered();
-      (pass == 0 ? d.allocated : d.registered).Reserve(static_cast<size_t>(list.size()));
-      for (int i = 0; i < list.size(); ++i) {
-        absl::StatusOr<Resource> r = FromProto(list[i]);
-        if (!r.ok()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(Describe(d), ", ", pass == 0 ? "allocated" : "registered", " resource ",
-                           i, ": ", r.status().message()));
-        }
-        (pass == 0 ? d.allocated : d.registered).Append(*std::move(r));
-      }
+    if (absl::Status s = ReadResources(in.allocated(), "allocated", d, d.allocated); !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = ReadResources(in.registered(), "registered", d, d.registered); !s.ok()) {
+      return s;
     }
     out.devices.push_back(std::move(d));
   }

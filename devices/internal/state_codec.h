@@ -1,5 +1,5 @@
-// devices/internal/state_codec.h — what the devices' Encode/Decode share: parsing the bytes
-// and copying optional fields into a state struct with their range checked.
+// devices/internal/state_codec.h — what the devices' Decode functions share: parsing the
+// bytes and copying optional fields into a state struct with their range checked.
 //
 // Decoding starts from a default-constructed state (the device's power-on values) and
 // overwrites only the fields present in the bytes, so a snapshot written before a field
@@ -13,20 +13,11 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
 namespace dbs::devices_internal {
-
-// Parses `bytes` as `message`; kInvalidArgument naming `what` if they do not parse.
-template <typename Message>
-absl::Status Parse(absl::string_view bytes, absl::string_view what, Message& message) {
-  if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": ", bytes.size(), " bytes that do not parse as its state"));
-  }
-  return absl::OkStatus();
-}
 
 // Copies an unsigned field into `out` when present; kInvalidArgument if it does not fit.
 class FieldReader {
@@ -57,6 +48,24 @@ class FieldReader {
   std::string what_;
   absl::Status status_;
 };
+
+// The state `bytes` hold: parsed as Message, then `fill(message, reader, state)` copies
+// the fields present into a default-constructed (power-on) State through the reader, which
+// records the first value out of range. kInvalidArgument, naming `what` and the field,
+// for bytes that do not parse or a value the device cannot hold.
+template <typename State, typename Message, typename Fill>
+absl::StatusOr<State> DecodeState(absl::string_view bytes, absl::string_view what, Fill fill) {
+  Message message;
+  if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": ", bytes.size(), " bytes that do not parse as its state"));
+  }
+  State state;
+  FieldReader reader(what);
+  fill(message, reader, state);
+  if (!reader.status().ok()) return reader.status();
+  return state;
+}
 
 }  // namespace dbs::devices_internal
 
