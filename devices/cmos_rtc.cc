@@ -3,8 +3,6 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "dbs_device/devices/internal/state_codec.h"
-#include "devices/internal/state.pb.h"
 
 #include <cmath>
 #include <utility>
@@ -250,54 +248,6 @@ void CmosRtc::PioRead(PioAddress, PioAddress offset, absl::Span<uint8_t> data) {
 
 void CmosRtc::PioWrite(PioAddress, PioAddress offset, absl::Span<const uint8_t> data) {
   for (size_t i = 0; i < data.size(); ++i) WritePort(offset.raw_value() + i, data[i]);
-}
-
-std::string CmosRtcState::Encode() const {
-  devices::v1::CmosRtcState m;
-  m.set_index(index);
-  m.set_nmi_masked(nmi_masked);
-  m.set_cmos(cmos.data(), cmos.size());
-  m.set_reg_a(reg_a);
-  m.set_reg_b(reg_b);
-  m.set_reg_c(reg_c);
-  const int64_t offset_seconds = absl::ToInt64Seconds(offset);
-  m.set_offset_seconds(offset_seconds);
-  m.set_offset_nanos(
-      static_cast<int32_t>(absl::ToInt64Nanoseconds(offset - absl::Seconds(offset_seconds))));
-  const int64_t seen_seconds = absl::ToUnixSeconds(last_seen);
-  m.set_last_seen_unix_seconds(seen_seconds);
-  m.set_last_seen_nanos(static_cast<int32_t>(
-      absl::ToInt64Nanoseconds(last_seen - absl::FromUnixSeconds(seen_seconds))));
-  m.set_held_civil_seconds(held - absl::CivilSecond());
-  return m.SerializeAsString();
-}
-
-absl::StatusOr<CmosRtcState> CmosRtcState::Decode(absl::string_view bytes) {
-  return devices_internal::DecodeState<CmosRtcState, devices::v1::CmosRtcState>(
-      bytes, "cmos_rtc",
-      [](const devices::v1::CmosRtcState& m, devices_internal::FieldReader& r, CmosRtcState& st) {
-        r.Unsigned(m.has_index(), m.index(), "index", st.index);
-        r.Bool(m.has_nmi_masked(), m.nmi_masked(), st.nmi_masked);
-        r.Unsigned(m.has_reg_a(), m.reg_a(), "reg_a", st.reg_a);
-        r.Unsigned(m.has_reg_b(), m.reg_b(), "reg_b", st.reg_b);
-        r.Unsigned(m.has_reg_c(), m.reg_c(), "reg_c", st.reg_c);
-        if (st.index > kIndexMask) r.Fail("index", "past the CMOS's last register");
-        if (m.has_cmos()) {
-          if (m.cmos().size() != st.cmos.size()) {
-            r.Fail("cmos", absl::StrCat(m.cmos().size(), " bytes, not ", st.cmos.size()));
-          } else {
-            std::copy(m.cmos().begin(), m.cmos().end(), st.cmos.begin());
-          }
-        }
-        if (m.has_offset_seconds() || m.has_offset_nanos()) {
-          st.offset = absl::Seconds(m.offset_seconds()) + absl::Nanoseconds(m.offset_nanos());
-        }
-        if (m.has_last_seen_unix_seconds() || m.has_last_seen_nanos()) {
-          st.last_seen = absl::FromUnixSeconds(m.last_seen_unix_seconds()) +
-                         absl::Nanoseconds(m.last_seen_nanos());
-        }
-        if (m.has_held_civil_seconds()) st.held = absl::CivilSecond() + m.held_civil_seconds();
-      });
 }
 
 }  // namespace dbs

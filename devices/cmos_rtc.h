@@ -35,75 +35,21 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "dbs_device/manager/device_io.h"
+#include "dbs_device/base/schema.h"
+#include "dbs_device/device/device_io.h"
+#include "dbs_device/devices/internal/cmos_rtc_registers.h"
 #include "dbs_device/resources/resources.h"
 
 namespace dbs {
-
-namespace cmos_rtc {
-
-inline constexpr uint16_t kIndexPort = 0x70;
-inline constexpr uint16_t kDataPort = 0x71;
-inline constexpr uint32_t kIrq = 8;
-
-// Register indexes.
-inline constexpr uint8_t kSeconds = 0x00;
-inline constexpr uint8_t kSecondsAlarm = 0x01;
-inline constexpr uint8_t kMinutes = 0x02;
-inline constexpr uint8_t kMinutesAlarm = 0x03;
-inline constexpr uint8_t kHours = 0x04;
-inline constexpr uint8_t kHoursAlarm = 0x05;
-inline constexpr uint8_t kDayOfWeek = 0x06;
-inline constexpr uint8_t kDayOfMonth = 0x07;
-inline constexpr uint8_t kMonth = 0x08;
-inline constexpr uint8_t kYear = 0x09;
-inline constexpr uint8_t kRegA = 0x0a;
-inline constexpr uint8_t kRegB = 0x0b;
-inline constexpr uint8_t kRegC = 0x0c;
-inline constexpr uint8_t kRegD = 0x0d;
-inline constexpr uint8_t kCentury = 0x32;
-inline constexpr uint8_t kCmosSize = 0x80;
-
-// Index port.
-inline constexpr uint8_t kIndexMask = 0x7f;
-inline constexpr uint8_t kNmiDisable = 0x80;
-
-// Register A.
-inline constexpr uint8_t kRegAUip = 0x80;          // update in progress
-inline constexpr uint8_t kRegADividerMask = 0x70;  // 010 = 32.768 kHz time base, running
-inline constexpr uint8_t kRegARateMask = 0x0f;     // periodic rate
-inline constexpr uint8_t kRegADividerNormal = 0x20;
-
-// Register B.
-inline constexpr uint8_t kRegBSet = 0x80;     // halt updates while the time is set
-inline constexpr uint8_t kRegBPie = 0x40;     // periodic interrupt enable
-inline constexpr uint8_t kRegBAie = 0x20;     // alarm interrupt enable
-inline constexpr uint8_t kRegBUie = 0x10;     // update-ended interrupt enable
-inline constexpr uint8_t kRegBSqwe = 0x08;    // square wave enable
-inline constexpr uint8_t kRegBBinary = 0x04;  // DM: binary (else BCD)
-inline constexpr uint8_t kRegB24Hour = 0x02;  // 24-hour (else 12-hour)
-inline constexpr uint8_t kRegBDse = 0x01;     // daylight saving enable
-
-// Register C.
-inline constexpr uint8_t kRegCIrqf = 0x80;
-inline constexpr uint8_t kRegCPf = 0x40;
-inline constexpr uint8_t kRegCAf = 0x20;
-inline constexpr uint8_t kRegCUf = 0x10;
-
-// Register D.
-inline constexpr uint8_t kRegDVrt = 0x80;
-
-// An alarm register value that matches any time.
-inline constexpr uint8_t kAlarmDontCare = 0xc0;
-
-}  // namespace cmos_rtc
 
 // Everything the RTC holds: a plain value.
 struct CmosRtcState {
@@ -121,13 +67,17 @@ struct CmosRtcState {
 
   friend bool operator==(const CmosRtcState&, const CmosRtcState&) = default;
 
-  // The state as bytes, what a DeviceManager snapshot stores for the device. Readable by
-  // later versions; a field a later version adds restores to its power-on value when the
-  // bytes lack it (devices/internal/state.proto has the rules).
-  std::string Encode() const;
-  // The state in `bytes` (from Encode, of this version or another); kInvalidArgument,
-  // naming the field, for bytes that do not parse or a value the device cannot hold.
-  static absl::StatusOr<CmosRtcState> Decode(absl::string_view bytes);
+  // The state as bytes, what a DeviceManager snapshot stores for the device, by Schema()
+  // (a later version reads them; base/schema.h has the rules).
+  std::string Encode() const { return schema::Encode(*this); }
+  // The state in `bytes` (from Encode, of this version or another): a field the bytes lack
+  // keeps its power-on value; kInvalidArgument, naming the field, for bytes that do not
+  // parse or a value the device cannot hold.
+  static absl::StatusOr<CmosRtcState> Decode(absl::string_view bytes) {
+    return schema::Decode<CmosRtcState>(bytes);
+  }
+  // The fields, numbered for the snapshot format (defined below).
+  static constexpr auto Schema();
 };
 
 class CmosRtc : public DeviceIoMut {
@@ -173,6 +123,28 @@ class CmosRtc : public DeviceIoMut {
   std::function<absl::Time()> clock_;
   CmosRtcState state_;
 };
+
+constexpr auto CmosRtcState::Schema() {
+  namespace s = schema;
+  using S = CmosRtcState;
+  // Times as seconds and nanoseconds, as google.protobuf.Duration and Timestamp keep them:
+  // a guest may set any year from 0 to 9999, beyond what int64 nanoseconds hold.
+  return s::Message<S>(
+      "cmos_rtc state", s::Presence::kExplicit, s::Uint(1, "index", &S::index),
+      s::Uint(2, "nmi_masked", &S::nmi_masked), s::Bytes(3, "cmos", &S::cmos),
+      s::Uint(4, "reg_a", &S::reg_a), s::Uint(5, "reg_b", &S::reg_b),
+      s::Uint(6, "reg_c", &S::reg_c), s::Seconds(7, "offset", &S::offset),
+      s::Seconds(9, "last_seen", &S::last_seen),
+      s::Computed(
+          11, "held_civil_seconds", [](const S& st) { return st.held - absl::CivilSecond(); },
+          [](S& st, int64_t seconds) { st.held = absl::CivilSecond() + seconds; }),
+      s::Check([](const S& st) -> std::optional<s::Invalid> {
+        if (st.index > cmos_rtc::kIndexMask) {
+          return s::Invalid{"index", "past the CMOS's last register"};
+        }
+        return std::nullopt;
+      }));
+}
 
 }  // namespace dbs
 

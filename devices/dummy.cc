@@ -1,8 +1,6 @@
 #include "dbs_device/devices/dummy.h"
 
 #include "absl/strings/str_cat.h"
-#include "dbs_device/devices/internal/state_codec.h"
-#include "devices/internal/state.pb.h"
 
 #include <utility>
 
@@ -61,48 +59,6 @@ void DummyDevice::PioWrite(PioAddress base, PioAddress offset, absl::Span<const 
 void DummyDevice::Clear() {
   state_.counts = {};
   state_.accesses.clear();
-}
-
-std::string DummyDeviceState::Encode() const {
-  devices::v1::DummyDeviceState m;
-  m.set_record(record);
-  m.set_mmio_reads(counts.mmio_reads);
-  m.set_mmio_writes(counts.mmio_writes);
-  m.set_pio_reads(counts.pio_reads);
-  m.set_pio_writes(counts.pio_writes);
-  m.set_bytes(counts.bytes);
-  for (const DummyAccess& a : accesses) {
-    devices::v1::DummyAccess* out = m.add_accesses();
-    out->set_kind(a.kind);
-    out->set_base(a.base);
-    out->set_offset(a.offset);
-    out->set_data(a.data.data(), a.data.size());
-  }
-  return m.SerializeAsString();
-}
-
-absl::StatusOr<DummyDeviceState> DummyDeviceState::Decode(absl::string_view bytes) {
-  return devices_internal::DecodeState<DummyDeviceState, devices::v1::DummyDeviceState>(
-      bytes, "dummy",
-      [](const devices::v1::DummyDeviceState& m, devices_internal::FieldReader& r,
-         DummyDeviceState& st) {
-        r.Bool(m.has_record(), m.record(), st.record);
-        r.Unsigned(m.has_mmio_reads(), m.mmio_reads(), "mmio_reads", st.counts.mmio_reads);
-        r.Unsigned(m.has_mmio_writes(), m.mmio_writes(), "mmio_writes", st.counts.mmio_writes);
-        r.Unsigned(m.has_pio_reads(), m.pio_reads(), "pio_reads", st.counts.pio_reads);
-        r.Unsigned(m.has_pio_writes(), m.pio_writes(), "pio_writes", st.counts.pio_writes);
-        r.Unsigned(m.has_bytes(), m.bytes(), "bytes", st.counts.bytes);
-        for (const devices::v1::DummyAccess& a : m.accesses()) {
-          if (a.kind() > DummyAccess::kPioWrite) {
-            r.Fail("accesses.kind", absl::StrCat(a.kind(), " is no kind of access"));
-            break;
-          }
-          st.accesses.push_back(DummyAccess{static_cast<DummyAccess::Kind>(a.kind()),
-                                            a.base(),
-                                            a.offset(),
-                                            {a.data().begin(), a.data().end()}});
-        }
-      });
 }
 
 }  // namespace dbs

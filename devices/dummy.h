@@ -13,13 +13,16 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "dbs_device/manager/device_io.h"
+#include "dbs_device/base/schema.h"
+#include "dbs_device/device/device_io.h"
 #include "dbs_device/resources/resources.h"
 
 namespace dbs {
@@ -30,6 +33,7 @@ struct DummyAccess {
   uint64_t offset;
   std::vector<uint8_t> data;  // what was read or written
   friend bool operator==(const DummyAccess&, const DummyAccess&) = default;
+  static constexpr auto Schema();
 };
 
 struct DummyCounts {
@@ -49,13 +53,16 @@ struct DummyDeviceState {
   std::vector<DummyAccess> accesses;  // with `record` set
   friend bool operator==(const DummyDeviceState&, const DummyDeviceState&) = default;
 
-  // The state as bytes, what a DeviceManager snapshot stores for the device. Readable by
-  // later versions; a field a later version adds restores to its power-on value when the
-  // bytes lack it (devices/internal/state.proto has the rules).
-  std::string Encode() const;
+  // The state as bytes, what a DeviceManager snapshot stores for the device, by Schema()
+  // (a later version reads them; base/schema.h has the rules).
+  std::string Encode() const { return schema::Encode(*this); }
   // The state in `bytes` (from Encode, of this version or another); kInvalidArgument,
   // naming the field, for bytes that do not parse or a value the device cannot hold.
-  static absl::StatusOr<DummyDeviceState> Decode(absl::string_view bytes);
+  static absl::StatusOr<DummyDeviceState> Decode(absl::string_view bytes) {
+    return schema::Decode<DummyDeviceState>(bytes);
+  }
+  // The fields, numbered for the snapshot format (defined below).
+  static constexpr auto Schema();
 };
 
 class DummyDevice : public DeviceIoMut {
@@ -87,6 +94,39 @@ class DummyDevice : public DeviceIoMut {
   std::function<uint8_t(uint64_t)> pattern_;
   DummyDeviceState state_;
 };
+
+constexpr auto DummyAccess::Schema() {
+  namespace s = schema;
+  return s::Message<DummyAccess>(
+      "dummy access", s::Presence::kImplicit, s::Uint(1, "kind", &DummyAccess::kind),
+      s::Uint(2, "base", &DummyAccess::base), s::Uint(3, "offset", &DummyAccess::offset),
+      s::Bytes(4, "data", &DummyAccess::data),
+      s::Check([](const DummyAccess& a) -> std::optional<s::Invalid> {
+        if (a.kind > DummyAccess::kPioWrite) {
+          return s::Invalid{"kind",
+                            absl::StrCat(static_cast<int>(a.kind), " is no kind of access")};
+        }
+        return std::nullopt;
+      }));
+}
+
+constexpr auto DummyDeviceState::Schema() {
+  namespace s = schema;
+  using S = DummyDeviceState;
+  return s::Message<S>(
+      "dummy state", s::Presence::kExplicit, s::Uint(1, "record", &S::record),
+      s::Uint(
+          2, "mmio_reads", [](auto& st) -> auto& { return st.counts.mmio_reads; }),
+      s::Uint(
+          3, "mmio_writes", [](auto& st) -> auto& { return st.counts.mmio_writes; }),
+      s::Uint(
+          4, "pio_reads", [](auto& st) -> auto& { return st.counts.pio_reads; }),
+      s::Uint(
+          5, "pio_writes", [](auto& st) -> auto& { return st.counts.pio_writes; }),
+      s::Uint(
+          6, "bytes", [](auto& st) -> auto& { return st.counts.bytes; }),
+      s::Repeated(7, "accesses", &S::accesses));
+}
 
 }  // namespace dbs
 

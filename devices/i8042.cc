@@ -1,8 +1,6 @@
 #include "dbs_device/devices/i8042.h"
 
 #include "absl/strings/str_cat.h"
-#include "dbs_device/devices/internal/state_codec.h"
-#include "devices/internal/state.pb.h"
 
 #include <utility>
 
@@ -38,18 +36,15 @@ constexpr uint8_t kAuxDisable = 0xf5;
 constexpr uint8_t kAuxDefaults = 0xf6;
 constexpr uint8_t kAuxReset = 0xff;
 
-constexpr size_t kMaxQueued = 64;  // a real controller's devices buffer far less
-
 }  // namespace
 
-I8042::I8042(std::function<void()> reset_request, std::function<void(bool)> irq,
-             std::function<void(bool)> aux_irq)
+I8042::I8042(std::function<void()> reset_request, InterruptLine irq, InterruptLine aux_irq)
     : reset_request_(std::move(reset_request)),
       irq_(std::move(irq)),
       aux_irq_(std::move(aux_irq)) {}
 
-I8042::I8042(const I8042State& state, std::function<void()> reset_request,
-             std::function<void(bool)> irq, std::function<void(bool)> aux_irq)
+I8042::I8042(const I8042State& state, std::function<void()> reset_request, InterruptLine irq,
+             InterruptLine aux_irq)
     : reset_request_(std::move(reset_request)),
       irq_(std::move(irq)),
       aux_irq_(std::move(aux_irq)),
@@ -312,60 +307,6 @@ void I8042::PioWrite(PioAddress base, PioAddress offset, absl::Span<const uint8_
   for (size_t i = 0; i < data.size(); ++i) {
     WritePort(((base.raw_value() + offset.raw_value() + i) & 4) != 0, data[i]);
   }
-}
-
-std::string I8042State::Encode() const {
-  devices::v1::I8042State m;
-  m.set_status(status);
-  m.set_config(config);
-  m.set_output_port(output_port);
-  m.set_pending_command(pending_command);
-  m.set_keyboard_pending(keyboard_pending);
-  m.set_aux_pending(aux_pending);
-  m.set_keyboard_scanning(keyboard_scanning);
-  m.set_aux_streaming(aux_streaming);
-  std::string bytes, is_aux;
-  for (const auto& [byte, aux] : output) {
-    bytes.push_back(static_cast<char>(byte));
-    is_aux.push_back(aux ? 1 : 0);
-  }
-  m.set_output(std::move(bytes));
-  m.set_output_is_aux(std::move(is_aux));
-  m.set_irq_level(irq_level);
-  m.set_aux_irq_level(aux_irq_level);
-  m.set_reset_requests(reset_requests);
-  return m.SerializeAsString();
-}
-
-absl::StatusOr<I8042State> I8042State::Decode(absl::string_view bytes) {
-  return devices_internal::DecodeState<I8042State, devices::v1::I8042State>(
-      bytes, "i8042",
-      [](const devices::v1::I8042State& m, devices_internal::FieldReader& r, I8042State& st) {
-        r.Unsigned(m.has_status(), m.status(), "status", st.status);
-        r.Unsigned(m.has_config(), m.config(), "config", st.config);
-        r.Unsigned(m.has_output_port(), m.output_port(), "output_port", st.output_port);
-        r.Unsigned(m.has_pending_command(), m.pending_command(), "pending_command",
-                   st.pending_command);
-        r.Unsigned(m.has_keyboard_pending(), m.keyboard_pending(), "keyboard_pending",
-                   st.keyboard_pending);
-        r.Unsigned(m.has_aux_pending(), m.aux_pending(), "aux_pending", st.aux_pending);
-        r.Bool(m.has_keyboard_scanning(), m.keyboard_scanning(), st.keyboard_scanning);
-        r.Bool(m.has_aux_streaming(), m.aux_streaming(), st.aux_streaming);
-        r.Bool(m.has_irq_level(), m.irq_level(), st.irq_level);
-        r.Bool(m.has_aux_irq_level(), m.aux_irq_level(), st.aux_irq_level);
-        r.Unsigned(m.has_reset_requests(), m.reset_requests(), "reset_requests", st.reset_requests);
-        if (m.output().size() != m.output_is_aux().size()) {
-          r.Fail("output_is_aux", absl::StrCat(m.output_is_aux().size(), " flags for ",
-                                               m.output().size(), " output bytes"));
-        } else if (m.output().size() > kMaxQueued) {
-          r.Fail("output",
-                 absl::StrCat(m.output().size(), " bytes queued, more than ", kMaxQueued));
-        } else {
-          for (size_t i = 0; i < m.output().size(); ++i) {
-            st.output.emplace_back(static_cast<uint8_t>(m.output()[i]), m.output_is_aux()[i] != 0);
-          }
-        }
-      });
 }
 
 }  // namespace dbs

@@ -42,75 +42,21 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "dbs_device/manager/device_io.h"
+#include "dbs_device/base/schema.h"
+#include "dbs_device/device/device_io.h"
+#include "dbs_device/device/interrupt_line.h"
+#include "dbs_device/devices/internal/i8042_registers.h"
 #include "dbs_device/resources/resources.h"
 
 namespace dbs {
-
-namespace i8042 {
-
-inline constexpr uint16_t kDataPort = 0x60;
-inline constexpr uint16_t kCommandPort = 0x64;
-inline constexpr uint32_t kKeyboardIrq = 1;
-inline constexpr uint32_t kAuxIrq = 12;
-
-// Status register bits.
-inline constexpr uint8_t kStatusOutputFull = 0x01;
-inline constexpr uint8_t kStatusInputFull = 0x02;
-inline constexpr uint8_t kStatusSystem = 0x04;
-inline constexpr uint8_t kStatusCommand = 0x08;
-inline constexpr uint8_t kStatusUnlocked = 0x10;
-inline constexpr uint8_t kStatusAuxData = 0x20;
-inline constexpr uint8_t kStatusTimeout = 0x40;
-inline constexpr uint8_t kStatusParity = 0x80;
-
-// Configuration ("command") byte bits.
-inline constexpr uint8_t kConfigKeyboardInterrupt = 0x01;
-inline constexpr uint8_t kConfigAuxInterrupt = 0x02;
-inline constexpr uint8_t kConfigSystem = 0x04;
-inline constexpr uint8_t kConfigKeyboardDisabled = 0x10;
-inline constexpr uint8_t kConfigAuxDisabled = 0x20;
-inline constexpr uint8_t kConfigTranslate = 0x40;
-
-// Controller commands (written to port 0x64).
-inline constexpr uint8_t kCmdReadConfig = 0x20;
-inline constexpr uint8_t kCmdWriteConfig = 0x60;
-inline constexpr uint8_t kCmdDisableAux = 0xa7;
-inline constexpr uint8_t kCmdEnableAux = 0xa8;
-inline constexpr uint8_t kCmdTestAux = 0xa9;
-inline constexpr uint8_t kCmdSelfTest = 0xaa;
-inline constexpr uint8_t kCmdTestKeyboard = 0xab;
-inline constexpr uint8_t kCmdDisableKeyboard = 0xad;
-inline constexpr uint8_t kCmdEnableKeyboard = 0xae;
-inline constexpr uint8_t kCmdReadInputPort = 0xc0;
-inline constexpr uint8_t kCmdReadOutputPort = 0xd0;
-inline constexpr uint8_t kCmdWriteOutputPort = 0xd1;
-inline constexpr uint8_t kCmdWriteKeyboardBuffer = 0xd2;
-inline constexpr uint8_t kCmdWriteAuxBuffer = 0xd3;
-inline constexpr uint8_t kCmdWriteAux = 0xd4;
-inline constexpr uint8_t kCmdReadTestInputs = 0xe0;
-inline constexpr uint8_t kCmdPulseFirst = 0xf0;  // 0xf0-0xff: pulse output lines 0-3
-inline constexpr uint8_t kCmdReset = 0xfe;
-
-// Replies.
-inline constexpr uint8_t kSelfTestPassed = 0x55;
-inline constexpr uint8_t kInterfaceTestPassed = 0x00;
-inline constexpr uint8_t kAck = 0xfa;
-inline constexpr uint8_t kBatPassed = 0xaa;
-inline constexpr uint8_t kEcho = 0xee;
-inline constexpr uint8_t kResend = 0xfe;
-
-// Output port bits.
-inline constexpr uint8_t kOutputPortReset = 0x01;  // low: reset the CPU
-inline constexpr uint8_t kOutputPortA20 = 0x02;
-
-}  // namespace i8042
 
 // Everything the controller holds: a plain value.
 struct I8042State {
@@ -131,13 +77,17 @@ struct I8042State {
 
   friend bool operator==(const I8042State&, const I8042State&) = default;
 
-  // The state as bytes, what a DeviceManager snapshot stores for the device. Readable by
-  // later versions; a field a later version adds restores to its power-on value when the
-  // bytes lack it (devices/internal/state.proto has the rules).
-  std::string Encode() const;
-  // The state in `bytes` (from Encode, of this version or another); kInvalidArgument,
-  // naming the field, for bytes that do not parse or a value the device cannot hold.
-  static absl::StatusOr<I8042State> Decode(absl::string_view bytes);
+  // The state as bytes, what a DeviceManager snapshot stores for the device, by Schema()
+  // (a later version reads them; base/schema.h has the rules).
+  std::string Encode() const { return schema::Encode(*this); }
+  // The state in `bytes` (from Encode, of this version or another): a field the bytes lack
+  // keeps its power-on value; kInvalidArgument, naming the field, for bytes that do not
+  // parse or a value the device cannot hold.
+  static absl::StatusOr<I8042State> Decode(absl::string_view bytes) {
+    return schema::Decode<I8042State>(bytes);
+  }
+  // The fields, numbered for the snapshot format (defined below).
+  static constexpr auto Schema();
 };
 
 class I8042 : public DeviceIoMut {
@@ -145,13 +95,13 @@ class I8042 : public DeviceIoMut {
   // What a snapshot calls this device (DeviceFactory's key for it).
   static constexpr absl::string_view kKind = "i8042";
 
-  explicit I8042(std::function<void()> reset_request, std::function<void(bool)> irq = {},
-                 std::function<void(bool)> aux_irq = {});
+  explicit I8042(std::function<void()> reset_request, InterruptLine irq = {},
+                 InterruptLine aux_irq = {});
   // A controller restored from `state` (read from another one with state()), answering every
   // access as that one would have, with its pending output bytes. An interrupt line that was
   // high is reported high again through `irq` / `aux_irq` at once.
-  I8042(const I8042State& state, std::function<void()> reset_request,
-        std::function<void(bool)> irq = {}, std::function<void(bool)> aux_irq = {});
+  I8042(const I8042State& state, std::function<void()> reset_request, InterruptLine irq = {},
+        InterruptLine aux_irq = {});
 
   // Scancodes from the host keyboard (in the set the guest expects), queued for port 0x60.
   void EnqueueScancodes(absl::Span<const uint8_t> codes);
@@ -178,10 +128,56 @@ class I8042 : public DeviceIoMut {
   void UpdateStatusAndIrq();
 
   std::function<void()> reset_request_;
-  std::function<void(bool)> irq_;
-  std::function<void(bool)> aux_irq_;
+  InterruptLine irq_;
+  InterruptLine aux_irq_;
   I8042State state_;
 };
+
+constexpr auto I8042State::Schema() {
+  namespace s = schema;
+  using S = I8042State;
+  return s::Message<S>(
+      "i8042 state", s::Presence::kExplicit, s::Uint(1, "status", &S::status),
+      s::Uint(2, "config", &S::config), s::Uint(3, "output_port", &S::output_port),
+      s::Uint(4, "pending_command", &S::pending_command),
+      s::Uint(5, "keyboard_pending", &S::keyboard_pending),
+      s::Uint(6, "aux_pending", &S::aux_pending),
+      s::Uint(7, "keyboard_scanning", &S::keyboard_scanning),
+      s::Uint(8, "aux_streaming", &S::aux_streaming),
+      // The output queue as two byte strings of one length: the bytes, then 1 per aux byte.
+      s::Computed(
+          9, "output",
+          [](const S& st) {
+            std::string bytes;
+            for (const auto& [byte, aux] : st.output) bytes.push_back(static_cast<char>(byte));
+            return bytes;
+          },
+          [](S& st, absl::string_view bytes) -> std::optional<s::Invalid> {
+            if (bytes.size() > i8042::kMaxQueued) {
+              return s::Invalid{"output", absl::StrCat(bytes.size(), " bytes queued, more than ",
+                                                       i8042::kMaxQueued)};
+            }
+            for (char byte : bytes) st.output.emplace_back(static_cast<uint8_t>(byte), false);
+            return std::nullopt;
+          }),
+      s::Computed(
+          10, "output_is_aux",
+          [](const S& st) {
+            std::string flags;
+            for (const auto& [byte, aux] : st.output) flags.push_back(aux ? 1 : 0);
+            return flags;
+          },
+          [](S& st, absl::string_view flags) -> std::optional<s::Invalid> {
+            if (flags.size() != st.output.size()) {
+              return s::Invalid{"output_is_aux", absl::StrCat(flags.size(), " flags for ",
+                                                              st.output.size(), " output bytes")};
+            }
+            for (size_t i = 0; i < flags.size(); ++i) st.output[i].second = flags[i] != 0;
+            return std::nullopt;
+          }),
+      s::Uint(11, "irq_level", &S::irq_level), s::Uint(12, "aux_irq_level", &S::aux_irq_level),
+      s::Uint(13, "reset_requests", &S::reset_requests));
+}
 
 }  // namespace dbs
 

@@ -3,8 +3,6 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "dbs_device/devices/internal/state_codec.h"
-#include "devices/internal/state.pb.h"
 
 #include <utility>
 
@@ -12,13 +10,13 @@ namespace dbs {
 
 using namespace serial16550;  // NOLINT: the register names read best unqualified here
 
-Serial16550::Serial16550(std::function<void(uint8_t)> output, std::function<void(bool)> irq)
+Serial16550::Serial16550(std::function<void(uint8_t)> output, InterruptLine irq)
     : output_(std::move(output)), irq_(std::move(irq)) {}
 
 Serial16550::Serial16550(const Serial16550State& state, std::function<void(uint8_t)> output,
-                         std::function<void(bool)> irq)
+                         InterruptLine irq)
     : output_(std::move(output)), irq_(std::move(irq)), state_(state) {
-  if (state_.irq_level && irq_) irq_(true);
+  if (state_.irq_level) irq_.Set(true);
 }
 
 std::vector<ResourceConstraint> Serial16550::Constraints(uint16_t base, uint32_t irq) {
@@ -252,61 +250,6 @@ void Serial16550::Read(IoAddress, IoAddress offset, absl::Span<uint8_t> data) {
 
 void Serial16550::Write(IoAddress, IoAddress offset, absl::Span<const uint8_t> data) {
   for (size_t i = 0; i < data.size(); ++i) WriteRegister(ByteOffset(offset, i), data[i]);
-}
-
-std::string Serial16550State::Encode() const {
-  devices::v1::Serial16550State m;
-  m.set_rbr(rbr);
-  m.set_ier(ier);
-  m.set_iir(iir);
-  m.set_fcr(fcr);
-  m.set_lcr(lcr);
-  m.set_mcr(mcr);
-  m.set_lsr(lsr);
-  m.set_msr(msr);
-  m.set_scr(scr);
-  m.set_divisor(divisor);
-  m.set_rx_fifo(rx_fifo.data(), rx_fifo.size());
-  m.set_rx_head(rx_head);
-  m.set_rx_count(rx_count);
-  m.set_rx_trigger(rx_trigger);
-  m.set_thr_interrupt_pending(thr_interrupt_pending);
-  m.set_timeout_pending(timeout_pending);
-  m.set_irq_level(irq_level);
-  return m.SerializeAsString();
-}
-
-absl::StatusOr<Serial16550State> Serial16550State::Decode(absl::string_view bytes) {
-  return devices_internal::DecodeState<Serial16550State, devices::v1::Serial16550State>(
-      bytes, "serial16550",
-      [](const devices::v1::Serial16550State& m, devices_internal::FieldReader& r,
-         Serial16550State& st) {
-        r.Unsigned(m.has_rbr(), m.rbr(), "rbr", st.rbr);
-        r.Unsigned(m.has_ier(), m.ier(), "ier", st.ier);
-        r.Unsigned(m.has_iir(), m.iir(), "iir", st.iir);
-        r.Unsigned(m.has_fcr(), m.fcr(), "fcr", st.fcr);
-        r.Unsigned(m.has_lcr(), m.lcr(), "lcr", st.lcr);
-        r.Unsigned(m.has_mcr(), m.mcr(), "mcr", st.mcr);
-        r.Unsigned(m.has_lsr(), m.lsr(), "lsr", st.lsr);
-        r.Unsigned(m.has_msr(), m.msr(), "msr", st.msr);
-        r.Unsigned(m.has_scr(), m.scr(), "scr", st.scr);
-        r.Unsigned(m.has_divisor(), m.divisor(), "divisor", st.divisor);
-        r.Unsigned(m.has_rx_head(), m.rx_head(), "rx_head", st.rx_head);
-        r.Unsigned(m.has_rx_count(), m.rx_count(), "rx_count", st.rx_count);
-        r.Unsigned(m.has_rx_trigger(), m.rx_trigger(), "rx_trigger", st.rx_trigger);
-        r.Bool(m.has_thr_interrupt_pending(), m.thr_interrupt_pending(), st.thr_interrupt_pending);
-        r.Bool(m.has_timeout_pending(), m.timeout_pending(), st.timeout_pending);
-        r.Bool(m.has_irq_level(), m.irq_level(), st.irq_level);
-        if (m.has_rx_fifo()) {
-          if (m.rx_fifo().size() != st.rx_fifo.size()) {
-            r.Fail("rx_fifo", absl::StrCat(m.rx_fifo().size(), " bytes, not ", st.rx_fifo.size()));
-          } else {
-            std::copy(m.rx_fifo().begin(), m.rx_fifo().end(), st.rx_fifo.begin());
-          }
-        }
-        if (st.rx_head >= st.rx_fifo.size()) r.Fail("rx_head", "past the FIFO's end");
-        if (st.rx_count > st.rx_fifo.size()) r.Fail("rx_count", "more bytes than the FIFO holds");
-      });
 }
 
 }  // namespace dbs

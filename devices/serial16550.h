@@ -37,107 +37,20 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "dbs_device/manager/device_io.h"
+#include "dbs_device/base/schema.h"
+#include "dbs_device/device/device_io.h"
+#include "dbs_device/device/interrupt_line.h"
+#include "dbs_device/devices/internal/serial16550_registers.h"
 #include "dbs_device/resources/resources.h"
 
 namespace dbs {
-
-namespace serial16550 {
-
-// Register offsets.
-inline constexpr uint8_t kRbr = 0;  // receiver buffer (read, DLAB=0)
-inline constexpr uint8_t kThr = 0;  // transmitter holding (write, DLAB=0)
-inline constexpr uint8_t kDll = 0;  // divisor latch low (DLAB=1)
-inline constexpr uint8_t kIer = 1;  // interrupt enable (DLAB=0)
-inline constexpr uint8_t kDlm = 1;  // divisor latch high (DLAB=1)
-inline constexpr uint8_t kIir = 2;  // interrupt identification (read)
-inline constexpr uint8_t kFcr = 2;  // FIFO control (write)
-inline constexpr uint8_t kLcr = 3;  // line control
-inline constexpr uint8_t kMcr = 4;  // modem control
-inline constexpr uint8_t kLsr = 5;  // line status
-inline constexpr uint8_t kMsr = 6;  // modem status
-inline constexpr uint8_t kScr = 7;  // scratch
-inline constexpr uint8_t kRegisterCount = 8;
-
-// IER bits.
-inline constexpr uint8_t kIerRdi = 0x01;   // received data available
-inline constexpr uint8_t kIerThri = 0x02;  // THR empty
-inline constexpr uint8_t kIerRlsi = 0x04;  // receiver line status
-inline constexpr uint8_t kIerMsi = 0x08;   // modem status
-inline constexpr uint8_t kIerMask = 0x0f;  // the writable bits
-
-// IIR values and bits.
-inline constexpr uint8_t kIirNoInt = 0x01;   // no interrupt pending
-inline constexpr uint8_t kIirMsi = 0x00;     // modem status
-inline constexpr uint8_t kIirThri = 0x02;    // THR empty
-inline constexpr uint8_t kIirRdi = 0x04;     // received data available
-inline constexpr uint8_t kIirRlsi = 0x06;    // receiver line status
-inline constexpr uint8_t kIirCti = 0x0c;     // character timeout
-inline constexpr uint8_t kIirIdMask = 0x0e;  // the interrupt identification bits
-inline constexpr uint8_t kIirFifos = 0xc0;   // FIFOs enabled
-
-// FCR bits.
-inline constexpr uint8_t kFcrEnable = 0x01;       // FIFO enable
-inline constexpr uint8_t kFcrClearRx = 0x02;      // clear the receive FIFO
-inline constexpr uint8_t kFcrClearTx = 0x04;      // clear the transmit FIFO
-inline constexpr uint8_t kFcrDmaMode = 0x08;      // DMA mode select
-inline constexpr uint8_t kFcrTriggerMask = 0xc0;  // receive trigger level: 1, 4, 8, 14
-inline constexpr uint8_t kFcrSticky = 0xc9;       // the bits that stay set
-
-// LCR bits.
-inline constexpr uint8_t kLcrWordLengthMask = 0x03;  // 5 to 8 data bits
-inline constexpr uint8_t kLcrStopBits = 0x04;        // 2 stop bits
-inline constexpr uint8_t kLcrParity = 0x08;          // parity enable
-inline constexpr uint8_t kLcrEvenParity = 0x10;      // even parity
-inline constexpr uint8_t kLcrStickParity = 0x20;     // stick parity
-inline constexpr uint8_t kLcrBreak = 0x40;           // set break
-inline constexpr uint8_t kLcrDlab = 0x80;            // divisor latch access
-
-// MCR bits.
-inline constexpr uint8_t kMcrDtr = 0x01;   // data terminal ready
-inline constexpr uint8_t kMcrRts = 0x02;   // request to send
-inline constexpr uint8_t kMcrOut1 = 0x04;  // OUT1
-inline constexpr uint8_t kMcrOut2 = 0x08;  // OUT2 (gates the IRQ on PCs)
-inline constexpr uint8_t kMcrLoop = 0x10;  // loopback
-inline constexpr uint8_t kMcrMask = 0x1f;  // the writable bits
-
-// LSR bits.
-inline constexpr uint8_t kLsrDr = 0x01;       // data ready
-inline constexpr uint8_t kLsrOe = 0x02;       // overrun error
-inline constexpr uint8_t kLsrPe = 0x04;       // parity error
-inline constexpr uint8_t kLsrFe = 0x08;       // framing error
-inline constexpr uint8_t kLsrBi = 0x10;       // break interrupt
-inline constexpr uint8_t kLsrThre = 0x20;     // THR empty
-inline constexpr uint8_t kLsrTemt = 0x40;     // transmitter empty
-inline constexpr uint8_t kLsrFifoErr = 0x80;  // error in receive FIFO
-inline constexpr uint8_t kLsrErrors = kLsrOe | kLsrPe | kLsrFe | kLsrBi;
-
-// MSR bits.
-inline constexpr uint8_t kMsrDcts = 0x01;  // delta CTS
-inline constexpr uint8_t kMsrDdsr = 0x02;  // delta DSR
-inline constexpr uint8_t kMsrTeri = 0x04;  // trailing edge of RI
-inline constexpr uint8_t kMsrDdcd = 0x08;  // delta DCD
-inline constexpr uint8_t kMsrCts = 0x10;   // clear to send
-inline constexpr uint8_t kMsrDsr = 0x20;   // data set ready
-inline constexpr uint8_t kMsrRi = 0x40;    // ring indicator
-inline constexpr uint8_t kMsrDcd = 0x80;   // data carrier detect
-inline constexpr uint8_t kMsrDeltas = 0x0f;
-
-inline constexpr size_t kFifoSize = 16;
-
-// PC COM port bases and IRQs.
-inline constexpr uint16_t kCom1 = 0x3f8;
-inline constexpr uint16_t kCom2 = 0x2f8;
-inline constexpr uint32_t kCom1Irq = 4;
-inline constexpr uint32_t kCom2Irq = 3;
-
-}  // namespace serial16550
 
 // Everything the UART holds: a plain value, for inspection and snapshots.
 struct Serial16550State {
@@ -161,13 +74,17 @@ struct Serial16550State {
 
   friend bool operator==(const Serial16550State&, const Serial16550State&) = default;
 
-  // The state as bytes, what a DeviceManager snapshot stores for the device. Readable by
-  // later versions; a field a later version adds restores to its power-on value when the
-  // bytes lack it (devices/internal/state.proto has the rules).
-  std::string Encode() const;
-  // The state in `bytes` (from Encode, of this version or another); kInvalidArgument,
-  // naming the field, for bytes that do not parse or a value the device cannot hold.
-  static absl::StatusOr<Serial16550State> Decode(absl::string_view bytes);
+  // The state as bytes, what a DeviceManager snapshot stores for the device, by Schema()
+  // (a later version reads them; base/schema.h has the rules).
+  std::string Encode() const { return schema::Encode(*this); }
+  // The state in `bytes` (from Encode, of this version or another): a field the bytes lack
+  // keeps its power-on value; kInvalidArgument, naming the field, for bytes that do not
+  // parse or a value the device cannot hold.
+  static absl::StatusOr<Serial16550State> Decode(absl::string_view bytes) {
+    return schema::Decode<Serial16550State>(bytes);
+  }
+  // The fields, numbered for the snapshot format (defined below).
+  static constexpr auto Schema();
 };
 
 class Serial16550 : public DeviceIoMut {
@@ -177,11 +94,11 @@ class Serial16550 : public DeviceIoMut {
 
   // `output` receives every byte the guest transmits (not in loopback); `irq`, if given,
   // every change of the interrupt line.
-  explicit Serial16550(std::function<void(uint8_t)> output, std::function<void(bool)> irq = {});
+  explicit Serial16550(std::function<void(uint8_t)> output, InterruptLine irq = {});
   // A UART restored from `state` (read from another one with state()), answering every
   // access as that one would have. If its interrupt line was high, `irq` is told so at once.
   Serial16550(const Serial16550State& state, std::function<void(uint8_t)> output,
-              std::function<void(bool)> irq = {});
+              InterruptLine irq = {});
 
   // Bytes arriving from the host, received in order. With FIFOs on, a byte arriving to a
   // full FIFO is lost and sets LSR.OE (an overrun); with FIFOs off, any byte not yet read
@@ -215,9 +132,30 @@ class Serial16550 : public DeviceIoMut {
   void UpdateInterrupt();
 
   std::function<void(uint8_t)> output_;
-  std::function<void(bool)> irq_;
+  InterruptLine irq_;
   Serial16550State state_;
 };
+
+constexpr auto Serial16550State::Schema() {
+  namespace s = schema;
+  using S = Serial16550State;
+  return s::Message<S>(
+      "serial16550 state", s::Presence::kExplicit, s::Uint(1, "rbr", &S::rbr),
+      s::Uint(2, "ier", &S::ier), s::Uint(3, "iir", &S::iir), s::Uint(4, "fcr", &S::fcr),
+      s::Uint(5, "lcr", &S::lcr), s::Uint(6, "mcr", &S::mcr), s::Uint(7, "lsr", &S::lsr),
+      s::Uint(8, "msr", &S::msr), s::Uint(9, "scr", &S::scr), s::Uint(10, "divisor", &S::divisor),
+      s::Bytes(11, "rx_fifo", &S::rx_fifo), s::Uint(12, "rx_head", &S::rx_head),
+      s::Uint(13, "rx_count", &S::rx_count), s::Uint(14, "rx_trigger", &S::rx_trigger),
+      s::Uint(15, "thr_interrupt_pending", &S::thr_interrupt_pending),
+      s::Uint(16, "timeout_pending", &S::timeout_pending), s::Uint(17, "irq_level", &S::irq_level),
+      s::Check([](const S& st) -> std::optional<s::Invalid> {
+        if (st.rx_head >= st.rx_fifo.size()) return s::Invalid{"rx_head", "past the FIFO's end"};
+        if (st.rx_count > st.rx_fifo.size()) {
+          return s::Invalid{"rx_count", "more bytes than the FIFO holds"};
+        }
+        return std::nullopt;
+      }));
+}
 
 }  // namespace dbs
 

@@ -8,20 +8,6 @@
 
 namespace dbs {
 
-void Device::SetResources(const DeviceResources& resources) {
-  internal::MutexLock lock(&mu_);
-  resources_ = resources;
-}
-
-absl::StatusOr<SavedState> Device::SaveState() const {
-  return absl::UnimplementedError(absl::StrCat(name(), " cannot be saved in a snapshot"));
-}
-
-DeviceResources Device::GetAssignedResources() const {
-  internal::MutexLock lock(&mu_);
-  return resources_;
-}
-
 namespace {
 
 // Only the PIO and MMIO ranges of `resources`.

@@ -68,46 +68,13 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "dbs_device/base/mutex.h"
-#include "dbs_device/manager/device_io.h"
+#include "dbs_device/device/device.h"
 #include "dbs_device/manager/io_manager.h"
 #include "dbs_device/manager/snapshot.h"
 #include "dbs_device/resources/resource_manager.h"
 #include "dbs_device/resources/resources.h"
 
 namespace dbs {
-
-// What a snapshot keeps of a device: its kind, the key a DeviceFactory restores it by, and
-// its state as bytes.
-struct SavedState {
-  std::string kind;
-  std::string state;
-};
-
-// A device the DeviceManager can place: a DeviceIo with a name, constraints and resources.
-class Device : public DeviceIo {
- public:
-  // A short name for logs and messages.
-  virtual std::string name() const { return "device"; }
-  // What the device needs; allocated in this order.
-  virtual std::vector<ResourceConstraint> GetResourceConstraints() const { return {}; }
-  // Receives what was allocated, before any range is registered. The default keeps it for
-  // GetAssignedResources.
-  virtual void SetResources(const DeviceResources& resources);
-  // The device's kind and state, for DeviceManager::Snapshot. The default returns
-  // kUnimplemented: the device cannot be saved, and a snapshot that meets it fails.
-  virtual absl::StatusOr<SavedState> SaveState() const;
-  // Called by DeviceManager::Restore once the restore has succeeded, on each device it
-  // made: from here on the device may signal the outside world (raise again an interrupt
-  // line that was high when it was saved). A restore that fails calls no Resume, so it
-  // signals nothing. The default does nothing.
-  virtual void Resume() {}
-
-  DeviceResources GetAssignedResources() const override;
-
- private:
-  mutable internal::Mutex mu_;
-  DeviceResources resources_ ABSL_GUARDED_BY(mu_);
-};
 
 // Makes devices from their snapshot records, by kind, for DeviceManager::Restore. Each
 // restorer builds the device from the record's state (and the outside world it captured:

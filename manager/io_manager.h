@@ -75,7 +75,8 @@
 #include "dbs_device/base/mutex.h"
 #include "dbs_device/bus/io_bus.h"
 #include "dbs_device/bus/rcu.h"
-#include "dbs_device/manager/device_io.h"
+#include "dbs_device/device/device_io.h"
+#include "dbs_device/device/mutex_device.h"
 #include "dbs_device/manager/internal/dispatch_stats.h"
 #include "dbs_device/resources/resources.h"
 

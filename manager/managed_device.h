@@ -40,7 +40,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "dbs_device/manager/device_io.h"
+#include "dbs_device/device/device.h"
+#include "dbs_device/device/internal/locked_device.h"
 #include "dbs_device/manager/device_manager.h"
 #include "dbs_device/manager/internal/held_lines.h"
 #include "dbs_device/resources/resources.h"
@@ -56,8 +57,8 @@ inline constexpr bool kSnapshotCapable = requires(const T& device, absl::string_
 };
 
 template <typename T>
-class ManagedDevice : public manager_internal::LockedDevice<Device, T> {
-  using Locked = manager_internal::LockedDevice<Device, T>;
+class ManagedDevice : public device_internal::LockedDevice<Device, T> {
+  using Locked = device_internal::LockedDevice<Device, T>;
 
  public:
   // Constructs the wrapped device in place from `args`.

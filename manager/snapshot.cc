@@ -2,23 +2,37 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 #include <utility>
+#include <variant>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "dbs_device/base/crc32c.h"
-#include "dbs_device/base/overloaded.h"
-#include "google/protobuf/arena.h"
-#include "manager/internal/snapshot.pb.h"
+#include "dbs_device/base/schema.h"
+#include "dbs_device/base/wire.h"
+#include "dbs_device/resources/internal/resource_kinds.h"
 
 namespace dbs {
 
-using internal::Overloaded;
+using resources_internal::Held;
+using resources_internal::ResourceKind;
+using resources_internal::ResourcePool;
 
 namespace {
+
+template <typename W>
+struct IsScalarWire : std::false_type {};
+template <typename M>
+struct IsScalarWire<resources_internal::ScalarWire<M>> : std::true_type {};
+template <typename W>
+struct IsBytesWire : std::false_type {};
+template <typename M>
+struct IsBytesWire<resources_internal::BytesWire<M>> : std::true_type {};
 
 constexpr absl::string_view kMagic = "dbs-snap";
 constexpr absl::string_view kWriter = "dbs_device 0.1.0";
@@ -34,141 +48,158 @@ uint64_t GetLe(absl::string_view in, size_t at, int bytes) {
   return value;
 }
 
-// --- Resources to and from their messages ---
+// --- A Resource as its snapshot message: one field, numbered by its kind ---------------
 
-void ToProto(const Resource& resource, snapshot::v1::Resource& out) {
-  std::visit(Overloaded{
-                 [&](const PioRange& r) {
-                   out.mutable_pio()->set_base(r.base.raw_value());
-                   out.mutable_pio()->set_size(r.size.raw_value());
-                 },
-                 [&](const MmioRange& r) {
-                   out.mutable_mmio()->set_base(r.base.raw_value());
-                   out.mutable_mmio()->set_size(r.size.raw_value());
-                 },
-                 [&](const MemRange& r) {
-                   out.mutable_mem()->set_base(r.base.raw_value());
-                   out.mutable_mem()->set_size(r.size.raw_value());
-                 },
-                 [&](const LegacyIrq& r) { out.set_legacy_irq(r.irq); },
-                 [&](const MsiIrq& r) {
-                   out.mutable_msi()->set_type(static_cast<uint32_t>(r.type));
-                   out.mutable_msi()->set_base(r.base);
-                   out.mutable_msi()->set_size(r.size);
-                 },
-                 [&](const MacAddress& r) {
-                   out.set_mac_address(std::string(r.bytes.begin(), r.bytes.end()));
-                 },
-                 [&](const KvmMemSlot& r) { out.set_kvm_mem_slot(r.slot); },
-             },
-             resource);
+// Calls f(ResourceKind<K>{}, std::type_identity<K>{}) for each kind K of Resource.
+template <typename F>
+void ForEachKind(F&& f) {
+  [&]<size_t... I>(std::index_sequence<I...>) {
+    (f(ResourceKind<std::variant_alternative_t<I, Resource>>{},
+       std::type_identity<std::variant_alternative_t<I, Resource>>{}),
+     ...);
+  }
+  (std::make_index_sequence<std::variant_size_v<Resource>>{});
 }
 
-// True if [base, base + size) is non-empty and ends at or before 2^64.
-bool FitsIn64(uint64_t base, uint64_t size) { return size != 0 && base + (size - 1) >= base; }
-
-absl::StatusOr<Resource> FromProto(const snapshot::v1::Resource& in) {
-  using R = snapshot::v1::Resource;
-  switch (in.kind_case()) {
-    case R::kPio:
-      if (in.pio().size() == 0 || in.pio().base() + uint64_t{in.pio().size()} > 0x10000) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "PIO range 0x%x+0x%x is empty or past 0xffff", in.pio().base(), in.pio().size()));
-      }
-      return PioRange{static_cast<uint16_t>(in.pio().base()),
-                      static_cast<uint16_t>(in.pio().size())};
-    case R::kMmio:
-      if (!FitsIn64(in.mmio().base(), in.mmio().size())) {
-        return absl::InvalidArgumentError(absl::StrFormat("MMIO range 0x%x+0x%x is empty or wraps",
-                                                          in.mmio().base(), in.mmio().size()));
-      }
-      return MmioRange{in.mmio().base(), in.mmio().size()};
-    case R::kMem:
-      if (!FitsIn64(in.mem().base(), in.mem().size())) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "memory range 0x%x+0x%x is empty or wraps", in.mem().base(), in.mem().size()));
-      }
-      return MemRange{in.mem().base(), in.mem().size()};
-    case R::kLegacyIrq:
-      return LegacyIrq{in.legacy_irq()};
-    case R::kMsi: {
-      const auto& m = in.msi();
-      if (m.type() > static_cast<uint32_t>(MsiIrqType::kGenericMsi) || m.size() == 0 ||
-          m.base() + uint64_t{m.size()} - 1 > 0xffffffffu) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("MSI block type %u, 0x%x+0x%x is of no type or empty or wraps",
-                            m.type(), m.base(), m.size()));
-      }
-      return MsiIrq{static_cast<MsiIrqType>(m.type()), m.base(), m.size()};
-    }
-    case R::kMacAddress: {
-      MacAddress mac;
-      if (in.mac_address().size() != mac.bytes.size()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("MAC address of ", in.mac_address().size(), " bytes"));
-      }
-      std::memcpy(mac.bytes.data(), in.mac_address().data(), mac.bytes.size());
-      return mac;
-    }
-    case R::kKvmMemSlot:
-      return KvmMemSlot{in.kvm_mem_slot()};
-    case R::KIND_NOT_SET:
-      break;
+template <typename Wire>
+constexpr wire::WireType WireTypeOf() {
+  if constexpr (IsScalarWire<Wire>::value) {
+    return wire::WireType::kVarint;
+  } else {
+    return wire::WireType::kLengthDelimited;
   }
-  return absl::InvalidArgumentError("a resource of a kind this version does not know");
+}
+
+void EncodeResource(const Resource& resource, wire::Writer& out) {
+  resources_internal::VisitKind(resource, [&](auto kind, const auto& value) {
+    constexpr auto kWire = decltype(kind)::Wire();
+    using Wire = std::remove_cvref_t<decltype(kWire)>;
+    if constexpr (IsScalarWire<Wire>::value) {
+      // A oneof member is written even when zero.
+      out.Varint(kind.kField, schema_internal::ToRaw(std::invoke(kWire.member, value)));
+    } else if constexpr (IsBytesWire<Wire>::value) {
+      const auto& bytes = std::invoke(kWire.member, value);
+      out.Bytes(kind.kField,
+                absl::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+    } else {
+      out.Message(kind.kField, [&](wire::Writer& inner) { kWire.EncodeFields(value, inner); });
+    }
+  });
+}
+
+// The Resource the message `fields` holds: its last field of a known kind (protobuf's
+// rule for a oneof), checked to lie in its space.
+bool DecodeResource(const schema_internal::FieldList& fields, Resource& out,
+                    schema_internal::Error& error) {
+  const wire::Field* chosen = nullptr;
+  for (const wire::Field& field : fields.all()) {
+    ForEachKind([&](auto kind, auto) {
+      if (field.number == kind.kField &&
+          field.type == WireTypeOf<std::remove_cvref_t<decltype(kind.Wire())>>()) {
+        chosen = &field;
+      }
+    });
+  }
+  if (chosen == nullptr)
+    return error.Fail("kind", "a resource of a kind this version does not know");
+  bool ok = true;
+  ForEachKind([&](auto kind, auto type) {
+    using K = typename decltype(type)::type;
+    if (chosen->number != kind.kField) return;
+    constexpr auto kWire = decltype(kind)::Wire();
+    using Wire = std::remove_cvref_t<decltype(kWire)>;
+    K value{};
+    if constexpr (IsScalarWire<Wire>::value) {
+      ok = schema_internal::FromRaw(chosen->value, std::invoke(kWire.member, value), kind.kName,
+                                    error);
+    } else if constexpr (IsBytesWire<Wire>::value) {
+      auto& bytes = std::invoke(kWire.member, value);
+      if (chosen->bytes.size() != bytes.size()) {
+        ok = error.Fail(kind.kName,
+                        absl::StrCat(chosen->bytes.size(), " bytes, not ", bytes.size()));
+      } else {
+        std::memcpy(bytes.data(), chosen->bytes.data(), bytes.size());
+      }
+    } else {
+      ok = schema_internal::DecodeMessage(kWire, chosen->bytes, value, error) ||
+           schema_internal::Nest(error, kind.kName);
+    }
+    if (!ok) return;
+    if (absl::Status valid = Validate(value); !valid.ok()) {
+      ok = error.Fail(kind.kName, std::string(valid.message()));
+      return;
+    }
+    out = value;
+  });
+  return ok;
+}
+
+// A DeviceResources field of a record: each resource a Resource message.
+template <typename Member>
+struct ResourceListField {
+  uint32_t number;
+  const char* name;
+  Member member;
+
+  template <typename T>
+  void Encode(const T& value, schema::Presence, wire::Writer& out) const {
+    for (const Resource& r : std::invoke(member, value)) {
+      out.Message(number, [&](wire::Writer& inner) { EncodeResource(r, inner); });
+    }
+  }
+  template <typename T>
+  bool Decode(const schema_internal::FieldList& fields, T& value,
+              schema_internal::Error& error) const {
+    DeviceResources& list = std::invoke(member, value);
+    return fields.ForEach(number, wire::WireType::kLengthDelimited, [&](const wire::Field& f) {
+      schema_internal::FieldList resource;
+      Resource r;
+      if (!resource.Parse(f.bytes, error) || !DecodeResource(resource, r, error)) {
+        return schema_internal::Nest(error, name);
+      }
+      list.Append(r);
+      return true;
+    });
+  }
+};
+template <typename Member>
+constexpr ResourceListField<Member> ResourceList(uint32_t number, const char* name, Member member) {
+  return {number, name, member};
+}
+
+constexpr auto DeviceRecordSchema() {
+  namespace s = schema;
+  using D = DeviceRecord;
+  return s::Message<D>(
+      "device", s::Presence::kImplicit, s::Uint(1, "id", &D::id), s::Bytes(2, "name", &D::name),
+      s::Bytes(3, "kind", &D::kind), ResourceList(4, "allocated", &D::allocated),
+      ResourceList(5, "registered", &D::registered),
+      s::Uint(6, "shared_legacy_irq", &D::shared_legacy_irq), s::Bytes(7, "state", &D::state));
+}
+
+// The payload: who wrote it (for people), the next id, the devices by ascending id.
+constexpr auto PayloadSchema() {
+  namespace s = schema;
+  using P = DeviceManagerSnapshot;
+  return s::Message<P>(
+      "snapshot payload", s::Presence::kImplicit,
+      s::Computed(
+          1, "writer", [](const P&) { return std::string(kWriter); },
+          [](P&, absl::string_view) -> std::optional<s::Invalid> { return std::nullopt; }),
+      s::Uint(2, "next_id", &P::next_id),
+      s::Repeated(3, "devices", &P::devices, DeviceRecordSchema()));
 }
 
 std::string Describe(const DeviceRecord& d) {
   return absl::StrCat("device ", d.id, " (", d.name, ")");
 }
 
-// The `which` list of device `d` into `out`.
-absl::Status ReadResources(const google::protobuf::RepeatedPtrField<snapshot::v1::Resource>& list,
-                           absl::string_view which, const DeviceRecord& d, DeviceResources& out) {
-  out.Reserve(static_cast<size_t>(list.size()));
-  for (int i = 0; i < list.size(); ++i) {
-    absl::StatusOr<Resource> r = FromProto(list[i]);
-    if (!r.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(Describe(d), ", ", which, " resource ", i, ": ", r.status().message()));
-    }
-    out.Append(*std::move(r));
-  }
-  return absl::OkStatus();
-}
-
 // --- Consistency of a decoded snapshot ---
 
-// The inclusive interval a resource takes in its pool; nullopt for a MAC address.
-struct Held {
-  int pool;  // PIO, MMIO, memory, legacy IRQ, MSI, KVM slot
-  uint64_t first, last;
-};
-
-std::optional<Held> HeldBy(const Resource& resource) {
-  return std::visit(
-      Overloaded{
-          [](const PioRange& r) -> std::optional<Held> {
-            return Held{0, r.base.raw_value(), r.base.raw_value() + r.size.raw_value() - 1u};
-          },
-          [](const MmioRange& r) -> std::optional<Held> {
-            return Held{1, r.base.raw_value(), r.base.raw_value() + r.size.raw_value() - 1};
-          },
-          [](const MemRange& r) -> std::optional<Held> {
-            return Held{2, r.base.raw_value(), r.base.raw_value() + r.size.raw_value() - 1};
-          },
-          [](const LegacyIrq& r) -> std::optional<Held> {
-            return Held{3, r.irq, r.irq};
-          },
-          [](const MsiIrq& r) -> std::optional<Held> {
-            return Held{4, r.base, uint64_t{r.base} + r.size - 1};
-          },
-          [](const MacAddress&) -> std::optional<Held> { return std::nullopt; },
-          [](const KvmMemSlot& r) -> std::optional<Held> {
-            return Held{5, r.slot, r.slot};
-          },
-      },
-      resource);
+// What a decoded (and so validated) resource holds.
+std::optional<Held> HeldOf(const Resource& resource) {
+  absl::StatusOr<std::optional<Held>> held = resources_internal::HeldBy(resource);
+  return held.ok() ? *held : std::nullopt;
 }
 
 absl::Status CheckConsistent(const DeviceManagerSnapshot& s) {
@@ -187,14 +218,14 @@ absl::Status CheckConsistent(const DeviceManagerSnapshot& s) {
     }
     ids.push_back(d.id);
     for (const Resource& r : d.allocated) {
-      if (std::optional<Held> h = HeldBy(r)) holdings.push_back({*h, i, &r});
+      if (std::optional<Held> h = HeldOf(r)) holdings.push_back({*h, i, &r});
     }
     for (const Resource& r : d.registered) {
-      const std::optional<Held> h = HeldBy(r);
+      const std::optional<Held> h = HeldOf(r);
       const bool io = std::holds_alternative<PioRange>(r) || std::holds_alternative<MmioRange>(r);
       const bool inside =
           io && std::any_of(d.allocated.begin(), d.allocated.end(), [&](const Resource& a) {
-            const std::optional<Held> ah = HeldBy(a);
+            const std::optional<Held> ah = HeldOf(a);
             return ah && ah->pool == h->pool && ah->first <= h->first && h->last <= ah->last;
           });
       if (!inside) {
@@ -219,8 +250,8 @@ absl::Status CheckConsistent(const DeviceManagerSnapshot& s) {
     if (a.held.pool != b.held.pool || a.held.last < b.held.first) continue;
     const DeviceRecord& da = s.devices[a.device];
     const DeviceRecord& db = s.devices[b.device];
-    const bool shared_irq =
-        a.held.pool == 3 && da.shared_legacy_irq && db.shared_legacy_irq && a.device != b.device;
+    const bool shared_irq = a.held.pool == ResourcePool::kLegacyIrq && da.shared_legacy_irq &&
+                            db.shared_legacy_irq && a.device != b.device;
     if (shared_irq) continue;
     return absl::AlreadyExistsError(absl::StrCat(Describe(da), " holds ", ToString(*a.resource),
                                                  " and ", Describe(db), " holds ",
@@ -297,39 +328,10 @@ absl::StatusOr<absl::string_view> UnsealSnapshot(absl::string_view bytes, absl::
   return payload;
 }
 
-// Messages live in an arena sized for the snapshot: one allocation per block instead of
-// one per message, and all of them dropped at once.
-google::protobuf::ArenaOptions ArenaFor(size_t bytes) {
-  google::protobuf::ArenaOptions options;
-  // A whole number of 4 KiB pages: the arena places 8-byte-aligned records at a block's end.
-  const size_t pages = (std::clamp<size_t>(bytes, 1024, size_t{1} << 26) + 4095) / 4096;
-  options.start_block_size = pages * 4096;
-  options.max_block_size = std::max<size_t>(options.start_block_size, 8192);
-  return options;
-}
-
 std::string EncodeDeviceManagerSnapshot(const DeviceManagerSnapshot& snapshot) {
-  google::protobuf::Arena arena(ArenaFor(snapshot.devices.size() * 512));
-  auto& m = *google::protobuf::Arena::CreateMessage<snapshot::v1::DeviceManagerSnapshot>(&arena);
-  m.set_writer(std::string(kWriter));
-  m.set_next_id(snapshot.next_id);
-  m.mutable_devices()->Reserve(static_cast<int>(snapshot.devices.size()));
-  for (const DeviceRecord& d : snapshot.devices) {
-    snapshot::v1::Device* out = m.add_devices();
-    out->set_id(d.id);
-    out->set_name(d.name);
-    out->set_kind(d.kind);
-    out->set_state(d.state);
-    out->set_shared_legacy_irq(d.shared_legacy_irq);
-    for (const Resource& r : d.allocated) ToProto(r, *out->add_allocated());
-    for (const Resource& r : d.registered) ToProto(r, *out->add_registered());
-  }
-  // Serialised straight behind the header: the payload is never copied.
-  const size_t size = m.ByteSizeLong();
-  std::string sealed = Header(kDeviceManagerPayload, size);
-  sealed.resize(kSnapshotHeaderSize + size);
-  m.SerializeWithCachedSizesToArray(
-      reinterpret_cast<uint8_t*>(sealed.data() + kSnapshotHeaderSize));
+  std::string sealed = Header(kDeviceManagerPayload, snapshot.devices.size() * 96);
+  wire::Writer writer(sealed);  // the payload straight behind the header: never copied
+  PayloadSchema().EncodeFields(snapshot, writer);
   Reseal(sealed);
   return sealed;
 }
@@ -337,29 +339,10 @@ std::string EncodeDeviceManagerSnapshot(const DeviceManagerSnapshot& snapshot) {
 absl::StatusOr<DeviceManagerSnapshot> DecodeDeviceManagerSnapshot(absl::string_view bytes) {
   absl::StatusOr<absl::string_view> payload = UnsealSnapshot(bytes, kDeviceManagerPayload);
   if (!payload.ok()) return payload.status();
-  google::protobuf::Arena arena(ArenaFor(payload->size() * 2));
-  auto& m = *google::protobuf::Arena::CreateMessage<snapshot::v1::DeviceManagerSnapshot>(&arena);
-  if (!m.ParseFromArray(payload->data(), static_cast<int>(payload->size()))) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the snapshot's ", payload->size(), "-byte payload does not parse"));
-  }
   DeviceManagerSnapshot out;
-  out.next_id = m.next_id();
-  out.devices.reserve(m.devices_size());
-  for (const snapshot::v1::Device& in : m.devices()) {
-    DeviceRecord d;
-    d.id = in.id();
-    d.name = in.name();
-    d.kind = in.kind();
-    d.state = in.state();
-    d.shared_legacy_irq = in.shared_legacy_irq();
-    if (absl::Status s = ReadResources(in.allocated(), "allocated", d, d.allocated); !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = ReadResources(in.registered(), "registered", d, d.registered); !s.ok()) {
-      return s;
-    }
-    out.devices.push_back(std::move(d));
+  schema_internal::Error error;
+  if (!schema_internal::DecodeMessage(PayloadSchema(), *payload, out, error)) {
+    return error.ToStatus("snapshot payload");
   }
   if (absl::Status status = CheckConsistent(out); !status.ok()) return status;
   return out;

@@ -45,12 +45,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "dbs_device/device/device.h"
 #include "dbs_device/resources/resources.h"
 
 namespace dbs {
-
-// Identifies a device added to a DeviceManager; never reused by that manager.
-using DeviceId = uint64_t;
 
 inline constexpr uint32_t kSnapshotFormatVersion = 1;
 inline constexpr size_t kSnapshotHeaderSize = 32;

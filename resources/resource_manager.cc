@@ -7,10 +7,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "dbs_device/base/overloaded.h"
+#include "dbs_device/resources/internal/resource_kinds.h"
 
 namespace dbs {
 
 using internal::Overloaded;
+using resources_internal::Held;
+using resources_internal::ResourcePool;
 
 namespace {
 
@@ -31,12 +34,6 @@ Constraint MakeConstraint(uint64_t size, uint64_t align, const std::optional<Win
     c.max = window->max.raw_value();
   }
   return c;
-}
-
-// The inclusive range of `size` units at `base`; nullopt if empty or wrapping past 2^64.
-std::optional<InclusiveRange> RangeOf(uint64_t base, uint64_t size) {
-  if (size == 0 || base + (size - 1) < base) return std::nullopt;
-  return InclusiveRange{base, base + (size - 1)};
 }
 
 absl::Status WithContext(const absl::Status& status, const ResourceConstraint& constraint) {
@@ -158,75 +155,59 @@ absl::StatusOr<DeviceResources> ResourceManager::AllocateDeviceResources(
 }
 
 absl::Status ResourceManager::ReserveOne(Pools& p, const Resource& resource) {
-  return std::visit(
-      Overloaded{
-          [&](const PioRange& r) -> absl::Status {
-            if (r.size.raw_value() == 0) return absl::InvalidArgumentError("PIO range of size 0");
-            const uint64_t base = r.base.raw_value();
-            return p.pio.Reserve(InclusiveRange{base, base + r.size.raw_value() - 1});
-          },
-          [&](const MmioRange& r) -> absl::Status {
-            const std::optional<InclusiveRange> range =
-                RangeOf(r.base.raw_value(), r.size.raw_value());
-            if (!range.has_value()) {
-              return absl::InvalidArgumentError(absl::StrCat(ToString(r), " is empty or wraps"));
-            }
-            for (IntervalAllocator& window : p.mmio) {
-              if (window.IsFree(*range)) return window.Reserve(*range);
-            }
-            return absl::ResourceExhaustedError(
-                absl::StrCat(ToString(r), " is not free in any window"));
-          },
-          [&](const MemRange& r) -> absl::Status {
-            const std::optional<InclusiveRange> range =
-                RangeOf(r.base.raw_value(), r.size.raw_value());
-            if (!range.has_value()) {
-              return absl::InvalidArgumentError(absl::StrCat(ToString(r), " is empty or wraps"));
-            }
-            return p.mem.Reserve(*range);
-          },
-          [&](const LegacyIrq& r) -> absl::Status { return p.legacy_irq.Allocate(r.irq).status(); },
-          [&](const MsiIrq& r) -> absl::Status {
-            return p.msi.AllocateBlock(r.size, 1, r.base).status();
-          },
-          [&](const MacAddress&) -> absl::Status { return absl::OkStatus(); },
-          [&](const KvmMemSlot& r) -> absl::Status {
-            return p.kvm_mem_slots.Allocate(r.slot).status();
-          },
-      },
-      resource);
+  absl::StatusOr<std::optional<Held>> held = resources_internal::HeldBy(resource);
+  if (!held.ok()) return held.status();
+  if (!held->has_value()) return absl::OkStatus();  // held by no pool (a MAC address)
+  const Held& h = **held;
+  const InclusiveRange range{h.first, h.last};
+  switch (h.pool) {
+    case ResourcePool::kPio:
+      return p.pio.Reserve(range);
+    case ResourcePool::kMemory:
+      return p.mem.Reserve(range);
+    case ResourcePool::kMmio:
+      for (IntervalAllocator& window : p.mmio) {
+        if (window.IsFree(range)) return window.Reserve(range);
+      }
+      return absl::ResourceExhaustedError("it is not free in any window");
+    case ResourcePool::kLegacyIrq:
+      return p.legacy_irq.Allocate(static_cast<uint32_t>(h.first)).status();
+    case ResourcePool::kMsi:
+      return p.msi
+          .AllocateBlock(static_cast<uint32_t>(h.last - h.first + 1), 1,
+                         static_cast<uint32_t>(h.first))
+          .status();
+    case ResourcePool::kKvmMemSlot:
+      return p.kvm_mem_slots.Allocate(static_cast<uint32_t>(h.first)).status();
+  }
+  return absl::InternalError("a resource of no pool");
 }
 
 absl::Status ResourceManager::FreeOne(Pools& p, const Resource& resource) {
-  return std::visit(
-      Overloaded{
-          [&](const PioRange& r) -> absl::Status {
-            if (r.size.raw_value() == 0) return absl::NotFoundError("PIO range of size 0");
-            const uint64_t base = r.base.raw_value();
-            return p.pio.Free(InclusiveRange{base, base + r.size.raw_value() - 1});
-          },
-          [&](const MmioRange& r) -> absl::Status {
-            const std::optional<InclusiveRange> range =
-                RangeOf(r.base.raw_value(), r.size.raw_value());
-            for (IntervalAllocator& window : p.mmio) {
-              if (range.has_value() && window.IsAllocated(*range)) return window.Free(*range);
-            }
-            return absl::NotFoundError(absl::StrCat(ToString(r), " is not allocated"));
-          },
-          [&](const MemRange& r) -> absl::Status {
-            const std::optional<InclusiveRange> range =
-                RangeOf(r.base.raw_value(), r.size.raw_value());
-            if (!range.has_value()) {
-              return absl::NotFoundError(absl::StrCat(ToString(r), " is not allocated"));
-            }
-            return p.mem.Free(*range);
-          },
-          [&](const LegacyIrq& r) -> absl::Status { return p.legacy_irq.Free(r.irq); },
-          [&](const MsiIrq& r) -> absl::Status { return p.msi.FreeBlock(r.base, r.size); },
-          [&](const MacAddress&) -> absl::Status { return absl::OkStatus(); },
-          [&](const KvmMemSlot& r) -> absl::Status { return p.kvm_mem_slots.Free(r.slot); },
-      },
-      resource);
+  absl::StatusOr<std::optional<Held>> held = resources_internal::HeldBy(resource);
+  if (!held.ok()) return absl::NotFoundError(held.status().message());
+  if (!held->has_value()) return absl::OkStatus();
+  const Held& h = **held;
+  const InclusiveRange range{h.first, h.last};
+  switch (h.pool) {
+    case ResourcePool::kPio:
+      return p.pio.Free(range);
+    case ResourcePool::kMemory:
+      return p.mem.Free(range);
+    case ResourcePool::kMmio:
+      for (IntervalAllocator& window : p.mmio) {
+        if (window.IsAllocated(range)) return window.Free(range);
+      }
+      return absl::NotFoundError("it is not allocated");
+    case ResourcePool::kLegacyIrq:
+      return p.legacy_irq.Free(static_cast<uint32_t>(h.first));
+    case ResourcePool::kMsi:
+      return p.msi.FreeBlock(static_cast<uint32_t>(h.first),
+                             static_cast<uint32_t>(h.last - h.first + 1));
+    case ResourcePool::kKvmMemSlot:
+      return p.kvm_mem_slots.Free(static_cast<uint32_t>(h.first));
+  }
+  return absl::InternalError("a resource of no pool");
 }
 
 void ResourceManager::UndoTakes(absl::Span<const Resource> taken) {

@@ -6,15 +6,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "dbs_device/base/overloaded.h"
+#include "dbs_device/resources/internal/resource_kinds.h"
 
 namespace dbs {
 
 using internal::Overloaded;
+using resources_internal::ResourceKind;
+using resources_internal::VisitKind;
 
 absl::StatusOr<PioAddress> PioAddress::FromIoAddress(IoAddress address) {
   if (address.raw_value() > std::numeric_limits<uint16_t>::max()) {
     return absl::OutOfRangeError(
-        absl::StrFormat("address %#x does not fit in the 16-bit port space", address.raw_value()));
+        absl::StrFormat("address 0x%x does not fit in the 16-bit port space", address.raw_value()));
   }
   return PioAddress{static_cast<uint16_t>(address.raw_value())};
 }
@@ -22,93 +25,97 @@ absl::StatusOr<PioAddress> PioAddress::FromIoAddress(IoAddress address) {
 absl::StatusOr<PioSize> PioSize::FromIoSize(IoSize size) {
   if (size.raw_value() > std::numeric_limits<uint16_t>::max()) {
     return absl::OutOfRangeError(
-        absl::StrFormat("size %#x does not fit in the 16-bit port space", size.raw_value()));
+        absl::StrFormat("size 0x%x does not fit in the 16-bit port space", size.raw_value()));
   }
   return PioSize{static_cast<uint16_t>(size.raw_value())};
 }
 
 std::ostream& operator<<(std::ostream& os, IoAddress value) {
-  return os << absl::StrFormat("%#x", value.raw_value());
+  return os << absl::StrFormat("0x%x", value.raw_value());
 }
 std::ostream& operator<<(std::ostream& os, IoSize value) {
-  return os << absl::StrFormat("%#x", value.raw_value());
+  return os << absl::StrFormat("0x%x", value.raw_value());
 }
 std::ostream& operator<<(std::ostream& os, PioAddress value) {
-  return os << absl::StrFormat("%#x", value.raw_value());
+  return os << absl::StrFormat("0x%x", value.raw_value());
 }
 std::ostream& operator<<(std::ostream& os, PioSize value) {
-  return os << absl::StrFormat("%#x", value.raw_value());
+  return os << absl::StrFormat("0x%x", value.raw_value());
 }
 
-namespace {
-
-std::string_view MsiTypeName(MsiIrqType type) {
-  switch (type) {
-    case MsiIrqType::kPciMsi:
-      return "PCI MSI";
-    case MsiIrqType::kPciMsix:
-      return "PCI MSI-X";
-    case MsiIrqType::kGenericMsi:
-      return "generic MSI";
-  }
-  return "MSI";
-}
-
-template <typename Window>
-std::string WindowSuffix(const std::optional<Window>& window) {
-  if (!window.has_value()) return "";
-  return absl::StrFormat(" in [%#x, %#x]", window->min.raw_value(), window->max.raw_value());
-}
-
-}  // namespace
+// --- Resources, over their descriptions (resources/internal/resource_kinds.h) -----------
 
 std::string ToString(const Resource& resource) {
-  return std::visit(
-      Overloaded{
-          [](const PioRange& r) {
-            return absl::StrFormat("PIO %#x+%#x", r.base.raw_value(), r.size.raw_value());
-          },
-          [](const MmioRange& r) {
-            return absl::StrFormat("MMIO %#x+%#x", r.base.raw_value(), r.size.raw_value());
-          },
-          [](const MemRange& r) {
-            return absl::StrFormat("memory %#x+%#x", r.base.raw_value(), r.size.raw_value());
-          },
-          [](const LegacyIrq& r) { return absl::StrFormat("IRQ %u", r.irq); },
-          [](const MsiIrq& r) {
-            return absl::StrFormat("%s vectors %u+%u", MsiTypeName(r.type), r.base, r.size);
-          },
-          [](const MacAddress& r) {
-            return absl::StrFormat("MAC %02x:%02x:%02x:%02x:%02x:%02x", r.bytes[0], r.bytes[1],
-                                   r.bytes[2], r.bytes[3], r.bytes[4], r.bytes[5]);
-          },
-          [](const KvmMemSlot& r) { return absl::StrFormat("KVM slot %u", r.slot); },
-      },
-      resource);
+  return VisitKind(resource, [](auto kind, const auto& r) { return kind.ToString(r); });
 }
 
 std::ostream& operator<<(std::ostream& os, const Resource& resource) {
   return os << ToString(resource);
 }
 
+absl::Status Validate(const Resource& resource) {
+  return resources_internal::HeldBy(resource).status();
+}
+
+namespace resources_internal {
+
+absl::StatusOr<std::optional<Held>> HeldBy(const Resource& resource) {
+  return VisitKind(resource, [](auto kind, const auto& r) { return kind.HeldBy(r); });
+}
+
+absl::StatusOr<std::optional<Held>> ResourceKind<MsiIrq>::HeldBy(const MsiIrq& r) {
+  if (r.type > MsiIrqType::kGenericMsi) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("an MSI block of type ", static_cast<int>(r.type), ", which is no type"));
+  }
+  return HeldRange(ResourcePool::kMsi, r.base, r.size, uint64_t{1} << 32, r);
+}
+
+std::optional<ResourceConstraint> ResourceKind<MsiIrq>::Exact(const MsiIrq& r, bool) {
+  switch (r.type) {
+    case MsiIrqType::kPciMsi:
+      return PciMsiIrqConstraint{r.size};
+    case MsiIrqType::kPciMsix:
+      return PciMsixIrqConstraint{r.size};
+    case MsiIrqType::kGenericMsi:
+      break;
+  }
+  return GenericIrqConstraint{r.size};
+}
+
+std::string ResourceKind<MsiIrq>::ToString(const MsiIrq& r) {
+  absl::string_view type = "generic MSI";
+  if (r.type == MsiIrqType::kPciMsi) type = "PCI MSI";
+  if (r.type == MsiIrqType::kPciMsix) type = "PCI MSI-X";
+  return absl::StrFormat("%s vectors %u+%u", type, r.base, r.size);
+}
+
+}  // namespace resources_internal
+
+// --- Constraints -----------------------------------------------------------------------
+
+namespace {
+
+template <typename Window>
+std::string WindowSuffix(const std::optional<Window>& window) {
+  if (!window.has_value()) return "";
+  return absl::StrFormat(" in [0x%x, 0x%x]", window->min.raw_value(), window->max.raw_value());
+}
+
+template <typename C>
+std::string RangeConstraintString(absl::string_view what, const C& c) {
+  return absl::StrFormat("%s size 0x%x align 0x%x", what, c.size.raw_value(), c.align.raw_value()) +
+         WindowSuffix(c.range);
+}
+
+}  // namespace
+
 std::string ToString(const ResourceConstraint& constraint) {
   return std::visit(
       Overloaded{
-          [](const PioConstraint& c) {
-            return absl::StrFormat("PIO size %#x align %#x", c.size.raw_value(),
-                                   c.align.raw_value()) +
-                   WindowSuffix(c.range);
-          },
-          [](const MmioConstraint& c) {
-            return absl::StrFormat("MMIO size %#x align %#x", c.size.raw_value(),
-                                   c.align.raw_value()) +
-                   WindowSuffix(c.range);
-          },
-          [](const MemConstraint& c) {
-            return absl::StrFormat("memory size %#x align %#x", c.size.raw_value(),
-                                   c.align.raw_value()) +
-                   WindowSuffix(c.range);
-          },
+          [](const PioConstraint& c) { return RangeConstraintString("PIO", c); },
+          [](const MmioConstraint& c) { return RangeConstraintString("MMIO", c); },
+          [](const MemConstraint& c) { return RangeConstraintString("memory", c); },
           [](const LegacyIrqConstraint& c) {
             std::string irq = c.irq.has_value() ? absl::StrCat(*c.irq) : "any";
             return absl::StrCat("legacy IRQ ", irq, c.shared ? " (shared)" : "");
@@ -124,35 +131,10 @@ std::string ToString(const ResourceConstraint& constraint) {
       constraint);
 }
 
-namespace {
+// --- DeviceResources -------------------------------------------------------------------
 
-template <typename T>
-std::vector<T> AllOf(absl::Span<const Resource> resources) {
-  std::vector<T> out;
-  for (const Resource& r : resources) {
-    if (const T* value = std::get_if<T>(&r)) out.push_back(*value);
-  }
-  return out;
-}
-
-template <typename T>
-const T* FirstOf(absl::Span<const Resource> resources) {
-  for (const Resource& r : resources) {
-    if (const T* value = std::get_if<T>(&r)) return value;
-  }
-  return nullptr;
-}
-
-}  // namespace
-
-std::vector<PioRange> DeviceResources::PioRanges() const { return AllOf<PioRange>(resources_); }
-
-std::vector<MmioRange> DeviceResources::MmioRanges() const { return AllOf<MmioRange>(resources_); }
-
-std::vector<MemRange> DeviceResources::MemRanges() const { return AllOf<MemRange>(resources_); }
-
-std::optional<uint32_t> DeviceResources::LegacyIrq() const {
-  if (const dbs::LegacyIrq* irq = FirstOf<dbs::LegacyIrq>(resources_)) return irq->irq;
+std::optional<uint32_t> DeviceResources::LegacyIrqNumber() const {
+  if (std::optional<dbs::LegacyIrq> irq = First<dbs::LegacyIrq>()) return irq->irq;
   return std::nullopt;
 }
 
@@ -165,25 +147,10 @@ std::optional<MsiIrq> DeviceResources::FirstMsi(MsiIrqType type) const {
   return std::nullopt;
 }
 
-std::optional<MsiIrq> DeviceResources::PciMsiIrqs() const { return FirstMsi(MsiIrqType::kPciMsi); }
-
-std::optional<MsiIrq> DeviceResources::PciMsixIrqs() const {
-  return FirstMsi(MsiIrqType::kPciMsix);
-}
-
-std::optional<MsiIrq> DeviceResources::GenericMsiIrqs() const {
-  return FirstMsi(MsiIrqType::kGenericMsi);
-}
-
 std::vector<uint32_t> DeviceResources::KvmMemSlots() const {
   std::vector<uint32_t> slots;
-  for (const KvmMemSlot& slot : AllOf<KvmMemSlot>(resources_)) slots.push_back(slot.slot);
+  for (const KvmMemSlot& slot : All<KvmMemSlot>()) slots.push_back(slot.slot);
   return slots;
-}
-
-std::optional<MacAddress> DeviceResources::GetMacAddress() const {
-  if (const MacAddress* mac = FirstOf<MacAddress>(resources_)) return *mac;
-  return std::nullopt;
 }
 
 std::ostream& operator<<(std::ostream& os, const DeviceResources& resources) {
@@ -200,42 +167,9 @@ std::vector<ResourceConstraint> ExactConstraints(const DeviceResources& resource
                                                  bool shared_legacy_irq) {
   std::vector<ResourceConstraint> out;
   for (const Resource& resource : resources) {
-    std::visit(
-        Overloaded{
-            [&](const PioRange& r) {
-              const auto last = static_cast<uint16_t>(r.base.raw_value() + r.size.raw_value() - 1);
-              out.push_back(PioConstraint{r.size, 1, AddressWindow<PioAddress>{r.base, last}});
-            },
-            [&](const MmioRange& r) {
-              const IoAddress last{r.base.raw_value() + (r.size.raw_value() - 1)};
-              out.push_back(MmioConstraint{r.size, 1, AddressWindow<IoAddress>{r.base, last}});
-            },
-            [&](const MemRange& r) {
-              const IoAddress last{r.base.raw_value() + (r.size.raw_value() - 1)};
-              out.push_back(MemConstraint{r.size, 1, AddressWindow<IoAddress>{r.base, last}});
-            },
-            [&](const LegacyIrq& r) {
-              out.push_back(LegacyIrqConstraint{r.irq, shared_legacy_irq});
-            },
-            [&](const MsiIrq& r) {
-              switch (r.type) {
-                case MsiIrqType::kPciMsi:
-                  out.push_back(PciMsiIrqConstraint{r.size});
-                  break;
-                case MsiIrqType::kPciMsix:
-                  out.push_back(PciMsixIrqConstraint{r.size});
-                  break;
-                case MsiIrqType::kGenericMsi:
-                  out.push_back(GenericIrqConstraint{r.size});
-                  break;
-              }
-            },
-            [&](const MacAddress&) {},
-            [&](const KvmMemSlot& r) {
-              out.push_back(KvmMemSlotConstraint{1, r.slot});
-            },
-        },
-        resource);
+    std::optional<ResourceConstraint> exact = VisitKind(
+        resource, [&](auto kind, const auto& r) { return kind.Exact(r, shared_legacy_irq); });
+    if (exact.has_value()) out.push_back(*std::move(exact));
   }
   return out;
 }

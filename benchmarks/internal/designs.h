@@ -39,7 +39,7 @@
 #include "dbs_device/benchmarks/internal/gbench.h"
 #include "dbs_device/benchmarks/internal/harness.h"
 #include "dbs_device/bus/io_bus.h"
-#include "dbs_device/manager/device_io.h"
+#include "dbs_device/device/mutex_device.h"
 #include "dbs_device/manager/io_manager.h"
 
 namespace dbs::bench {

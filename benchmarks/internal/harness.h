@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "absl/types/span.h"
-#include "dbs_device/manager/device_io.h"
+#include "dbs_device/device/mutex_device.h"
 
 namespace dbs::bench {
 

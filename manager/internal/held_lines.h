@@ -2,11 +2,14 @@
 // RestoreManaged (manager/managed_device.h): a device restored with its line high must not
 // raise it before DeviceManager::Restore has succeeded.
 //
-// Hold(arg) turns an interrupt line (a callable taking exactly one bool: a
-// std::function<void(bool)>, a function pointer, a non-generic lambda) into one that
-// remembers the last level set until Release, which passes it on; anything else passes
-// unchanged. Thread-safety: used under the device's lock only (the device signals under
-// it, and ManagedDevice::Resume releases under it), so it has no lock of its own.
+// Hold(arg) turns an interrupt line into one that remembers the last level set until
+// Release, which passes it on. An interrupt line is an InterruptLine, or a callable whose
+// one signature is void(bool) (a std::function<void(bool)>, a function pointer, a lambda
+// taking a bool). A generic callable that accepts a bool cannot be told from a line and is
+// refused at compile time; anything else passes unchanged.
+//
+// Thread-safety: used under the device's lock only (the device signals under it, and
+// ManagedDevice::Resume releases under it), so it has no lock of its own.
 
 #ifndef DBS_DEVICE_MANAGER_INTERNAL_HELD_LINES_H_
 #define DBS_DEVICE_MANAGER_INTERNAL_HELD_LINES_H_
@@ -18,20 +21,23 @@
 #include <utility>
 #include <vector>
 
-namespace dbs {
-namespace manager_internal {
+#include "dbs_device/device/interrupt_line.h"
 
-// True for a callable taking exactly one bool and returning nothing: an interrupt line
-// (std::function<void(bool)>, a function pointer, a lambda that is not generic).
+namespace dbs::manager_internal {
+
 template <typename F>
 struct IsLineSignature : std::false_type {};
 template <typename C>
 struct IsLineSignature<void (C::*)(bool) const> : std::true_type {};
 template <typename C>
 struct IsLineSignature<void (C::*)(bool)> : std::true_type {};
+
+// True for an interrupt line (see above).
 template <typename Arg>
 constexpr bool IsInterruptLine() {
-  if constexpr (std::is_pointer_v<Arg>) {
+  if constexpr (std::is_same_v<Arg, InterruptLine>) {
+    return true;
+  } else if constexpr (std::is_pointer_v<Arg>) {
     return std::is_same_v<Arg, void (*)(bool)>;
   } else if constexpr (requires { &Arg::operator(); }) {
     return IsLineSignature<decltype(&Arg::operator())>::value;
@@ -40,22 +46,34 @@ constexpr bool IsInterruptLine() {
   }
 }
 
-// Interrupt lines held back until released: a level set before Release is remembered and
-// passed on by it. Used under the device's lock only (the device signals under it, and
-// ManagedDevice::Resume releases under it), so it needs no lock of its own.
+// True for a callable that takes a bool but has no single signature (a generic lambda):
+// it might be an interrupt line, and Hold cannot tell.
+template <typename Arg>
+constexpr bool IsAmbiguousLine() {
+  if constexpr (std::is_class_v<Arg> && std::is_invocable_v<Arg&, bool>) {
+    return !requires { &Arg::operator(); };
+  } else {
+    return false;
+  }
+}
+
 class HeldLines {
  public:
   // An interrupt line becomes a held one; anything else passes unchanged.
   template <typename Arg>
   auto Hold(Arg arg) {
+    static_assert(!IsAmbiguousLine<Arg>(),
+                  "RestoreManaged cannot tell whether this generic lambda is an interrupt line: "
+                  "pass it as dbs::InterruptLine(...) to have it held until the restore has "
+                  "succeeded, or give its parameter a type other than auto");
     if constexpr (IsInterruptLine<Arg>()) {
-      std::function<void(bool)> target(std::move(arg));
+      InterruptLine target(std::move(arg));
       if (!target) return target;
       auto line = std::make_shared<Line>(Line{std::move(target), std::nullopt, false});
       lines_.push_back(line);
-      return std::function<void(bool)>([line](bool level) {
+      return InterruptLine([line](bool level) {
         if (line->released) {
-          line->target(level);
+          line->target.Set(level);
         } else {
           line->pending = level;
         }
@@ -67,22 +85,20 @@ class HeldLines {
   void Release() {
     for (const std::shared_ptr<Line>& line : lines_) {
       line->released = true;
-      if (line->pending.has_value()) line->target(*line->pending);
+      if (line->pending.has_value()) line->target.Set(*line->pending);
       line->pending.reset();
     }
   }
 
  private:
   struct Line {
-    std::function<void(bool)> target;
+    InterruptLine target;
     std::optional<bool> pending;
     bool released = false;
   };
   std::vector<std::shared_ptr<Line>> lines_;
 };
 
-}  // namespace manager_internal
-
-}  // namespace dbs
+}  // namespace dbs::manager_internal
 
 #endif  // DBS_DEVICE_MANAGER_INTERNAL_HELD_LINES_H_

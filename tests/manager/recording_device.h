@@ -11,7 +11,7 @@
 #include <mutex>
 #include <vector>
 
-#include "dbs_device/manager/device_io.h"
+#include "dbs_device/device/mutex_device.h"
 
 namespace dbs::testing {
 
