@@ -86,9 +86,9 @@ using Bus = IoBusDesign<BenchTarget>::Bus;
 struct FilledBus {
   FilledBus(int n, RcuDomain& domain)
       : placed(PlaceRandomly<BenchTarget>(AddressSpace::kMmio, n, 8)), bus(domain) {
-    Bus::Batch batch;
+    Bus::Transaction batch;
     for (const Placement<BenchDevice>& r : placed.ranges) {
-      batch.Insert(BusRange{r.space, r.base, r.size}, r.device);
+      batch.Register(BusRange{r.space, r.base, r.size}, r.device);
     }
     if (!bus.Apply(std::move(batch)).ok()) std::abort();
   }
@@ -160,7 +160,7 @@ void BM_StalledReader(benchmark::State& state) {
     std::atomic<bool> inside{false}, release{false};
     std::thread stalled([&] {
       ReadSection section;
-      (void)filled.bus.snapshot(section).Find(AddressSpace::kMmio, ranges[0].base, 1);
+      (void)filled.bus.Current(section).Find(AddressSpace::kMmio, ranges[0].base, 1);
       inside = true;
       while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     });
@@ -210,12 +210,12 @@ void BM_Inserts(benchmark::State& state) {
       return BusRange{AddressSpace::kMmio, kAway + uint64_t(i) * 0x1000, 0x1000};
     };
     if (as_batch) {
-      Bus::Batch batch;
-      for (int i = 0; i < 1000; ++i) batch.Insert(range(i), device);
+      Bus::Transaction batch;
+      for (int i = 0; i < 1000; ++i) batch.Register(range(i), device);
       if (!design->bus().Apply(std::move(batch)).ok()) state.SkipWithError("apply failed");
     } else {
       for (int i = 0; i < 1000; ++i) {
-        if (!design->bus().Insert(range(i), device).ok()) state.SkipWithError("insert failed");
+        if (!design->bus().Register(range(i), device).ok()) state.SkipWithError("insert failed");
       }
     }
     state.PauseTiming();

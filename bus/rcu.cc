@@ -21,8 +21,8 @@ std::atomic<bool> g_readers_use_membarrier{false};
 
 namespace {
 
-ReaderSlot g_slots[RcuDomain::kMaxThreads];
-std::atomic<size_t> g_slot_count{0};
+ReaderState g_readers[RcuDomain::kMaxThreads];
+std::atomic<size_t> g_reader_count{0};
 internal::Mutex g_registry_mu;
 
 bool RegisterMembarrier() {
@@ -44,7 +44,7 @@ void InitOnce() {
   });
 }
 
-// Makes every reader's slot stores visible to the caller, and the caller's earlier stores
+// Makes every reader state's stores visible to the caller, and the caller's earlier stores
 // (the unpublishing of a pointer, the epoch advance) visible to every reader's next load.
 void WriterBarrier() {
   InitOnce();
@@ -56,13 +56,13 @@ void WriterBarrier() {
   std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
-// Waits until every slot is idle or entered at an epoch >= target.
+// Waits until every reader state is idle or entered at an epoch >= target.
 void WaitForReadersBefore(uint64_t target) {
-  const size_t n = g_slot_count.load(std::memory_order_acquire);
+  const size_t n = g_reader_count.load(std::memory_order_acquire);
   for (size_t i = 0; i < n; ++i) {
     int spins = 0;
     for (;;) {
-      const uint64_t lower = g_slots[i].lower.load(kLoadOrder);
+      const uint64_t lower = g_readers[i].lower.load(kLoadOrder);
       if (lower == 0 || lower >= target) break;
       if (spins < 128) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -78,15 +78,15 @@ void WaitForReadersBefore(uint64_t target) {
   }
 }
 
-// Gives the slot back when its thread exits.
+// Gives the reader state back when its thread exits.
 struct SlotReleaser {
   bool armed = false;
   ~SlotReleaser() {
-    ReaderSlot* slot = tls_slot;
-    if (slot == nullptr) return;
-    tls_slot = nullptr;
-    slot->lower.store(0, std::memory_order_release);
-    slot->in_use.store(false, std::memory_order_release);
+    ReaderState* reader = tls_reader;
+    if (reader == nullptr) return;
+    tls_reader = nullptr;
+    reader->lower.store(0, std::memory_order_release);
+    reader->in_use.store(false, std::memory_order_release);
   }
 };
 thread_local SlotReleaser tls_releaser;
@@ -100,31 +100,31 @@ void RunCallback(void* p) {
 
 }  // namespace
 
-ReaderSlot* AcquireSlotForThisThread() {
+ReaderState* AcquireReaderForThisThread() {
   InitOnce();
-  ReaderSlot* slot = nullptr;
+  ReaderState* reader = nullptr;
   {
     internal::MutexLock lock(&g_registry_mu);
-    const size_t n = g_slot_count.load(std::memory_order_relaxed);
-    for (size_t i = 0; i < n && slot == nullptr; ++i) {
-      if (!g_slots[i].in_use.load(std::memory_order_acquire)) slot = &g_slots[i];
+    const size_t n = g_reader_count.load(std::memory_order_relaxed);
+    for (size_t i = 0; i < n && reader == nullptr; ++i) {
+      if (!g_readers[i].in_use.load(std::memory_order_acquire)) reader = &g_readers[i];
     }
-    if (slot == nullptr) {
+    if (reader == nullptr) {
       if (n == RcuDomain::kMaxThreads) {
         std::fprintf(stderr, "dbs::RcuDomain: more than %zu threads in read sections\n",
                      RcuDomain::kMaxThreads);
         std::abort();
       }
-      slot = &g_slots[n];
-      g_slot_count.store(n + 1, std::memory_order_release);
+      reader = &g_readers[n];
+      g_reader_count.store(n + 1, std::memory_order_release);
     }
-    slot->lower.store(0, std::memory_order_relaxed);
-    slot->upper.store(0, std::memory_order_relaxed);
-    slot->in_use.store(true, std::memory_order_relaxed);
+    reader->lower.store(0, std::memory_order_relaxed);
+    reader->upper.store(0, std::memory_order_relaxed);
+    reader->in_use.store(true, std::memory_order_relaxed);
   }
   tls_releaser.armed = true;  // constructs it, so its destructor runs at thread exit
-  tls_slot = slot;
-  return slot;
+  tls_reader = reader;
+  return reader;
 }
 
 }  // namespace rcu_internal
@@ -211,12 +211,12 @@ void RcuDomain::Poll() {
   // reservation after the barrier loads pointers published after everything judged here
   // was unpublished, so it cannot reach any of it.
   std::vector<Reservation> reservations;
-  const size_t n = rcu_internal::g_slot_count.load(std::memory_order_acquire);
+  const size_t n = rcu_internal::g_reader_count.load(std::memory_order_acquire);
   for (size_t i = 0; i < n; ++i) {
-    const rcu_internal::ReaderSlot& slot = rcu_internal::g_slots[i];
-    const uint64_t lower = slot.lower.load(rcu_internal::kLoadOrder);
+    const rcu_internal::ReaderState& reader = rcu_internal::g_readers[i];
+    const uint64_t lower = reader.lower.load(rcu_internal::kLoadOrder);
     if (lower == 0) continue;
-    const uint64_t upper = slot.upper.load(rcu_internal::kLoadOrder);
+    const uint64_t upper = reader.upper.load(rcu_internal::kLoadOrder);
     reservations.push_back(Reservation{lower, std::max(lower, upper)});
   }
   Reclaim(retired_before, reservations, /*grace_period=*/false);

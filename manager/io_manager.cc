@@ -10,7 +10,7 @@
 namespace dbs {
 namespace {
 
-DeviceStats ToDeviceStats(const manager_internal::CountSnapshot& counts) {
+DeviceStats ToDeviceStats(const manager_internal::CountTotals& counts) {
   DeviceStats stats;
   stats.reads = counts.reads;
   stats.writes = counts.writes;
@@ -37,25 +37,6 @@ absl::StatusOr<std::vector<BusRange>> BusRangesOf(absl::Span<const Resource> res
 
 }  // namespace
 
-uint64_t DeviceStats::total_errors() const {
-  uint64_t total = 0;
-  for (const auto& [code, count] : errors) total += count;
-  return total;
-}
-
-std::string DeviceStats::ToString() const {
-  std::vector<std::string> errs;
-  for (const auto& [code, count] : errors) {
-    errs.push_back(absl::StrCat(absl::StatusCodeToString(code), ": ", count));
-  }
-  return absl::StrFormat("reads=%u writes=%u bytes_read=%u bytes_written=%u errors={%s}", reads,
-                         writes, bytes_read, bytes_written, absl::StrJoin(errs, ", "));
-}
-
-std::ostream& operator<<(std::ostream& os, const DeviceStats& stats) {
-  return os << stats.ToString();
-}
-
 std::optional<BusRange> ToBusRange(const Resource& resource) {
   if (const auto* pio = std::get_if<PioRange>(&resource)) {
     return BusRange{AddressSpace::kPio, pio->base.raw_value(), pio->size.raw_value()};
@@ -69,19 +50,20 @@ std::optional<BusRange> ToBusRange(const Resource& resource) {
 // --- Transaction ---------------------------------------------------------------------------
 
 IoManager::Transaction::Transaction(Transaction&& other) noexcept
-    : manager_(other.manager_), done_(other.done_), ops_(std::move(other.ops_)) {
-  other.done_ = true;
-}
+    : manager_(other.manager_),
+      done_(std::exchange(other.done_, true)),
+      changes_(std::exchange(other.changes_, 0)),
+      bus_changes_(std::exchange(other.bus_changes_, {})) {}
 
 IoManager::Transaction& IoManager::Transaction::operator=(Transaction&& other) noexcept {
-  manager_ = other.manager_;
-  done_ = other.done_;
-  ops_ = std::move(other.ops_);
-  other.done_ = true;
+  if (this != &other) {
+    manager_ = other.manager_;
+    done_ = std::exchange(other.done_, true);
+    changes_ = std::exchange(other.changes_, 0);
+    bus_changes_ = std::exchange(other.bus_changes_, {});
+  }
   return *this;
 }
-
-IoManager::Transaction::~Transaction() { Cancel(); }
 
 absl::Status IoManager::Transaction::CheckOpen() const {
   if (done_)
@@ -95,17 +77,22 @@ absl::Status IoManager::Transaction::Register(std::shared_ptr<DeviceIo> device,
   if (device == nullptr) return absl::InvalidArgumentError("cannot register a null device");
   absl::StatusOr<std::vector<BusRange>> ranges = BusRangesOf(resources);
   if (!ranges.ok()) return ranges.status();
-  if (!ranges->empty()) ops_.push_back(RegisterOp{std::move(device), *std::move(ranges)});
+  if (ranges->empty()) return absl::OkStatus();
+  for (const BusRange& range : *ranges) bus_changes_.Register(range, {device, 0});
+  ++changes_;
   return absl::OkStatus();
 }
 
 absl::Status IoManager::Transaction::Unregister(absl::Span<const Resource> resources) {
   if (absl::Status open = CheckOpen(); !open.ok()) return open;
-  std::vector<BusRange> ranges;
+  bool recorded = false;
   for (const Resource& resource : resources) {
-    if (std::optional<BusRange> range = ToBusRange(resource)) ranges.push_back(*range);
+    if (std::optional<BusRange> range = ToBusRange(resource)) {
+      bus_changes_.Unregister(*range);
+      recorded = true;
+    }
   }
-  if (!ranges.empty()) ops_.push_back(UnregisterOp{std::move(ranges)});
+  changes_ += recorded;
   return absl::OkStatus();
 }
 
@@ -116,7 +103,8 @@ absl::Status IoManager::Transaction::Move(const Resource& from, uint64_t new_bas
     return absl::InvalidArgumentError(
         absl::StrCat("only PIO and MMIO ranges can move, not ", ToString(from)));
   }
-  ops_.push_back(MoveOp{*range, new_base});
+  bus_changes_.Move(*range, new_base);
+  ++changes_;
   return absl::OkStatus();
 }
 
@@ -128,7 +116,8 @@ absl::Status IoManager::Transaction::Commit() {
 
 void IoManager::Transaction::Cancel() {
   done_ = true;
-  ops_.clear();
+  changes_ = 0;
+  bus_changes_ = {};
 }
 
 // --- IoManager -----------------------------------------------------------------------------
@@ -137,32 +126,35 @@ IoManager::IoManager() : IoManager(RcuDomain::Default()) {}
 
 IoManager::IoManager(Options options) : IoManager(RcuDomain::Default(), options) {}
 
+IoManager::Transaction IoManager::Begin() { return Transaction(this); }
+
 IoManager::IoManager(RcuDomain& domain, Options options)
     : bus_(domain),
       statistics_(options.statistics),
-      unclaimed_slot_(manager_internal::AllocateStatsSlot()) {}
+      unclaimed_counter_(manager_internal::AllocateCounterId()) {}
 
 IoManager::~IoManager() {
   // Every range goes, so that the devices are destroyed now, while this manager is still
   // whole (a device's destructor may call it), rather than at some later grace period.
-  Bus::Batch batch;
-  std::vector<uint32_t> slots{unclaimed_slot_};
+  Bus::Transaction everything;
+  std::vector<uint32_t> ids{unclaimed_counter_};
   {
     internal::MutexLock lock(&mu_);
     ReadSection section;
-    const Bus::Snapshot& current = bus_.snapshot(section);
+    const Bus::Generation& current = bus_.Current(section);
     for (AddressSpace space : {AddressSpace::kPio, AddressSpace::kMmio}) {
-      current.ForEach(space, [&batch](const Bus::Entry& entry) { batch.Remove(entry.range); });
+      current.ForEach(
+          space, [&everything](const Bus::Entry& entry) { everything.Unregister(entry.range); });
     }
-    for (const auto& [device, info] : devices_) slots.push_back(info.stats_slot);
+    for (const auto& [device, info] : devices_) ids.push_back(info.counter_id);
     devices_.clear();
   }
-  (void)bus_.Apply(std::move(batch));
-  auto release = [slots = std::move(slots)]() {
-    for (uint32_t slot : slots) manager_internal::ReleaseStatsSlot(slot);
+  (void)bus_.Apply(std::move(everything));
+  auto release = [ids = std::move(ids)]() {
+    for (uint32_t id : ids) manager_internal::ReleaseCounterId(id);
   };
   // After the grace period no dispatch is running (a precondition of destruction anyway):
-  // the devices are destroyed and the slots can go back. Inside a read section both wait
+  // the devices are destroyed and the ids can go back. Inside a read section both wait
   // for a later grace period instead.
   if (ReadSection::InSection() || !bus_.domain().Synchronize().ok()) {
     bus_.domain().Call(std::move(release));
@@ -174,37 +166,30 @@ IoManager::~IoManager() {
 absl::Status IoManager::CommitTransaction(Transaction& tx) {
   // Declared before the lock, so destroyed after it is released: the operations' device
   // references, the change's retirement (which may reclaim, and so destroy devices) and
-  // the slots to release all run with no lock of ours held.
-  decltype(tx.ops_) ops = std::move(tx.ops_);
-  tx.ops_.clear();
-  Bus::Change change;
+  // the ids to release all run with no lock of ours held.
+  Bus::Transaction changes = std::exchange(tx.bus_changes_, {});
+  tx.changes_ = 0;
+  Bus::Publication change;
   std::vector<uint32_t> released;
-  if (ops.empty()) return absl::OkStatus();
+  if (changes.empty()) return absl::OkStatus();
   {
     internal::MutexLock lock(&mu_);
-    Bus::Batch batch;
-    absl::flat_hash_map<const DeviceIo*, uint32_t> fresh_slots;  // devices new to the bus
-    auto slot_of = [&](const DeviceIo* device) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      if (auto it = devices_.find(device); it != devices_.end()) return it->second.stats_slot;
-      auto [fresh, inserted] = fresh_slots.try_emplace(device, 0);
-      if (inserted) fresh->second = manager_internal::AllocateStatsSlot();
-      return fresh->second;
-    };
-    for (Transaction::Op& op : ops) {
-      if (auto* r = std::get_if<Transaction::RegisterOp>(&op)) {
-        const uint32_t slot = slot_of(r->device.get());
-        for (const BusRange& range : r->ranges) batch.Insert(range, Handle{r->device, slot});
-      } else if (auto* u = std::get_if<Transaction::UnregisterOp>(&op)) {
-        for (const BusRange& range : u->ranges) batch.Remove(range);
-      } else {
-        const auto& m = std::get<Transaction::MoveOp>(op);
-        batch.Move(m.from, m.new_base);
-      }
-    }
-    change = bus_.Commit(std::move(batch));
+    absl::flat_hash_map<const DeviceIo*, uint32_t> fresh_counters;  // devices new to the bus
+    changes.ForEachValue([&](manager_internal::DeviceHandle& handle)
+                             ABSL_NO_THREAD_SAFETY_ANALYSIS {  // mu_ is held
+                               const DeviceIo* device = handle.device.get();
+                               if (auto it = devices_.find(device); it != devices_.end()) {
+                                 handle.counter_id = it->second.counter_id;
+                                 return;
+                               }
+                               auto [fresh, inserted] = fresh_counters.try_emplace(device, 0);
+                               if (inserted) fresh->second = manager_internal::AllocateCounterId();
+                               handle.counter_id = fresh->second;
+                             });
+    change = bus_.Publish(std::move(changes));
     if (!change.ok()) {
-      // The fresh slots were never published: no dispatch can be counting into them.
-      for (const auto& [device, slot] : fresh_slots) manager_internal::ReleaseStatsSlot(slot);
+      // The fresh ids were never published: no dispatch can be counting into them.
+      for (const auto& [device, id] : fresh_counters) manager_internal::ReleaseCounterId(id);
       return change.status();
     }
     // Ranges gained and lost per device, from what the bus says the change did: sorted by
@@ -223,27 +208,27 @@ absl::Status IoManager::CommitTransaction(Transaction& tx) {
       if (change_in_ranges == 0) continue;
       auto it = devices_.find(device);
       if (it == devices_.end()) {
-        devices_.emplace(device,
-                         DeviceInfo{fresh_slots.at(device), static_cast<size_t>(change_in_ranges)});
+        devices_.emplace(
+            device, DeviceInfo{fresh_counters.at(device), static_cast<size_t>(change_in_ranges)});
         continue;
       }
       it->second.ranges =
           static_cast<size_t>(static_cast<int64_t>(it->second.ranges) + change_in_ranges);
       if (it->second.ranges == 0) {
-        released.push_back(it->second.stats_slot);
+        released.push_back(it->second.counter_id);
         devices_.erase(it);
       }
     }
     // Devices registered and unregistered within the transaction were never published.
-    for (const auto& [device, slot] : fresh_slots) {
-      if (!devices_.contains(device)) manager_internal::ReleaseStatsSlot(slot);
+    for (const auto& [device, id] : fresh_counters) {
+      if (!devices_.contains(device)) manager_internal::ReleaseCounterId(id);
     }
   }
   change.Finish();
   if (!released.empty()) {
     // Dispatches that found the device before this change may still be counting.
     bus_.domain().Call([released = std::move(released)]() {
-      for (uint32_t slot : released) manager_internal::ReleaseStatsSlot(slot);
+      for (uint32_t id : released) manager_internal::ReleaseCounterId(id);
     });
   }
   return absl::OkStatus();
@@ -268,14 +253,14 @@ absl::Status IoManager::MoveDeviceIo(const Resource& from, uint64_t new_base) {
   return tx.Commit();
 }
 
-absl::Status IoManager::DispatchError(const Bus::Snapshot& snapshot, AddressSpace space,
+absl::Status IoManager::DispatchError(const Bus::Generation& generation, AddressSpace space,
                                       uint64_t address, size_t length) {
-  const Bus::LookupResult hit = snapshot.Find(space, address, length);  // the same answer
+  const Bus::LookupResult hit = generation.Find(space, address, length);  // the same answer
   const absl::Status status = LookupError(hit.outcome, space, address, length,
                                           hit.entry != nullptr ? &hit.entry->range : nullptr);
   // An access that starts inside a device's range counts against that device.
-  const uint32_t slot = hit.outcome == LookupOutcome::kPastEnd ? *hit.tag : unclaimed_slot_;
-  manager_internal::CountError(slot, static_cast<int>(status.code()));
+  const uint32_t id = hit.outcome == LookupOutcome::kPastEnd ? *hit.tag : unclaimed_counter_;
+  manager_internal::CountError(id, static_cast<int>(status.code()));
   return status;
 }
 
@@ -283,28 +268,28 @@ absl::Status IoManager::Synchronize() { return bus_.domain().Synchronize(); }
 
 std::shared_ptr<DeviceIo> IoManager::FindDevice(AddressSpace space, uint64_t address) const {
   ReadSection section;
-  const Bus::LookupResult hit = bus_.snapshot(section).Find(space, address, 1);
+  const Bus::LookupResult hit = bus_.Current(section).Find(space, address, 1);
   return hit.ok() ? hit.entry->value.device : nullptr;
 }
 
 absl::StatusOr<DeviceStats> IoManager::GetDeviceStats(const DeviceIo* device) const {
-  uint32_t slot;
+  uint32_t id;
   {
     internal::MutexLock lock(&mu_);
     auto it = devices_.find(device);
     if (it == devices_.end()) return absl::NotFoundError("the device has no registered range");
-    slot = it->second.stats_slot;
+    id = it->second.counter_id;
   }
-  return ToDeviceStats(manager_internal::ReadStatsSlot(slot));
+  return ToDeviceStats(manager_internal::ReadCounterTotals(id));
 }
 
 DeviceStats IoManager::UnclaimedStats() const {
-  return ToDeviceStats(manager_internal::ReadStatsSlot(unclaimed_slot_));
+  return ToDeviceStats(manager_internal::ReadCounterTotals(unclaimed_counter_));
 }
 
 size_t IoManager::range_count() const {
   ReadSection section;
-  return bus_.snapshot(section).size();
+  return bus_.Current(section).size();
 }
 
 size_t IoManager::device_count() const {

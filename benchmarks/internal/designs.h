@@ -299,9 +299,9 @@ class IoBusDesign : public Design<IoBusDesign<Target>, Target> {
   using Device = typename Target::Device;
   using Bus = IoBus<Device*, ValueItself<Device*>>;
   void Build(const std::vector<Placement<Device>>& ranges) {
-    typename Bus::Batch batch;
+    typename Bus::Transaction batch;
     for (const Placement<Device>& r : ranges) {
-      batch.Insert(BusRange{r.space, r.base, r.size}, r.device);
+      batch.Register(BusRange{r.space, r.base, r.size}, r.device);
     }
     if (!bus_.Apply(std::move(batch)).ok()) std::abort();
   }
@@ -309,14 +309,14 @@ class IoBusDesign : public Design<IoBusDesign<Target>, Target> {
   ABSL_ATTRIBUTE_ALWAYS_INLINE bool Find(AddressSpace space, uint64_t address, size_t length,
                                          Found&& found) {
     ReadSection section;
-    const auto hit = bus_.snapshot(section).Find(space, address, length);
+    const auto hit = bus_.Current(section).Find(space, address, length);
     if (ABSL_PREDICT_FALSE(!hit.ok())) return false;
     found(**hit.hot, address - hit.offset, hit.offset);
     return true;
   }
   void Republish() {
     const BusRange hot{this->space_, kHotplugBase, 8};
-    if (!bus_.Remove(hot).ok()) (void)bus_.Insert(hot, &this->hotplug_device_);
+    if (!bus_.Unregister(hot).ok()) (void)bus_.Register(hot, &this->hotplug_device_);
   }
   Bus& bus() { return bus_; }
 

@@ -18,9 +18,9 @@ class UrcuBpIoBusDesign : public Design<UrcuBpIoBusDesign, BenchTarget> {
  public:
   using Bus = IoBusDesign<BenchTarget>::Bus;
   void Build(const std::vector<Placement<BenchDevice>>& ranges) {
-    Bus::Batch batch;
+    Bus::Transaction batch;
     for (const Placement<BenchDevice>& r : ranges) {
-      batch.Insert(BusRange{r.space, r.base, r.size}, r.device);
+      batch.Register(BusRange{r.space, r.base, r.size}, r.device);
     }
     if (!bus_.Apply(std::move(batch)).ok()) std::abort();
     Announce();
@@ -29,7 +29,7 @@ class UrcuBpIoBusDesign : public Design<UrcuBpIoBusDesign, BenchTarget> {
   ABSL_ATTRIBUTE_ALWAYS_INLINE bool Find(AddressSpace space, uint64_t address, size_t length,
                                          Found&& found) {
     urcu_bp_read_lock();
-    const Bus::Snapshot* snapshot = rcu_dereference(published_);
+    const Bus::Generation* snapshot = rcu_dereference(published_);
     const auto hit = snapshot->Find(space, address, length);
     if (hit.ok()) found(**hit.hot, address - hit.offset, hit.offset);
     urcu_bp_read_unlock();
@@ -37,13 +37,13 @@ class UrcuBpIoBusDesign : public Design<UrcuBpIoBusDesign, BenchTarget> {
   }
   void Republish() {
     const BusRange toggle{space_, kHotplugBase, 8};
-    Bus::Batch remove;
-    remove.Remove(toggle);
-    Bus::Change change = bus_.Commit(std::move(remove));
+    Bus::Transaction remove;
+    remove.Unregister(toggle);
+    Bus::Publication change = bus_.Publish(std::move(remove));
     if (!change.ok()) {
-      Bus::Batch insert;
-      insert.Insert(toggle, &hotplug_device_);
-      change = bus_.Commit(std::move(insert));
+      Bus::Transaction insert;
+      insert.Register(toggle, &hotplug_device_);
+      change = bus_.Publish(std::move(insert));
     }
     Announce();
     urcu_bp_synchronize_rcu();
@@ -53,11 +53,11 @@ class UrcuBpIoBusDesign : public Design<UrcuBpIoBusDesign, BenchTarget> {
  private:
   void Announce() {
     ReadSection section;  // the writer's own: it is the only thread using ours
-    rcu_assign_pointer(published_, &bus_.snapshot(section));
+    rcu_assign_pointer(published_, &bus_.Current(section));
   }
 
   Bus bus_;
-  const Bus::Snapshot* published_ = nullptr;
+  const Bus::Generation* published_ = nullptr;
 };
 
 }  // namespace

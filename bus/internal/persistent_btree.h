@@ -40,14 +40,8 @@
 #include "absl/base/attributes.h"
 #include "absl/base/config.h"
 #include "absl/container/inlined_vector.h"
-#include "absl/status/status.h"
-#include "absl/strings/str_format.h"
+#include "dbs_device/bus/internal/block_pool.h"
 #include "dbs_device/bus/rcu.h"
-
-#if !defined(ABSL_HAVE_ADDRESS_SANITIZER) && !defined(ABSL_HAVE_THREAD_SANITIZER) && \
-    !defined(ABSL_HAVE_MEMORY_SANITIZER)
-#define DBS_BUS_POOL_BLOCKS 1
-#endif
 
 namespace dbs::bus_internal {
 
@@ -94,83 +88,6 @@ constexpr uint32_t FirstStep(uint32_t count) {
 }
 static_assert(FirstStep(1) == 0 && FirstStep(2) == 1 && FirstStep(3) == 2 && FirstStep(5) == 4 &&
               FirstStep(9) == 8 && FirstStep(16) == 8);
-
-// Nodes and generation headers are cache-line aligned, so that a node's sixteen keys span
-// exactly two lines. They come from a BlockPool per size: an over-aligned operator new costs
-// several times what glibc's malloc does (its memalign path splits and frees a larger
-// chunk), and freeing hundreds of nodes per poll overflows glibc's small per-thread cache.
-// The pool keeps freed blocks per thread for that thread's next allocations: reclamation
-// mostly runs on the writer's own thread (its polls), so the nodes one change retires are
-// the nodes later changes reuse, with no lock on either side. Under a sanitizer every block
-// is a fresh allocation, so a use after free is still caught.
-template <size_t kBytes>
-class BlockPool {
- public:
-  static void* Allocate() {
-#ifdef DBS_BUS_POOL_BLOCKS
-    std::vector<void*>& cache = Cache().blocks;
-    if (!cache.empty()) {
-      void* block = cache.back();
-      cache.pop_back();
-      return block;
-    }
-#endif
-    void* raw = ::operator new(kBytes + 64);
-    auto* block = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(raw) + 64) & ~uintptr_t{63});
-    reinterpret_cast<void**>(block)[-1] = raw;
-    return block;
-  }
-
-  static void Free(void* block) {
-#ifdef DBS_BUS_POOL_BLOCKS
-    std::vector<void*>& cache = Cache().blocks;
-    if (cache.size() < kMaxCached) {
-      cache.push_back(block);
-      return;
-    }
-#endif
-    Release(block);
-  }
-
- private:
-  // Blocks a thread keeps for reuse at most (about 1.3 MiB of leaves); the rest go back to
-  // malloc.
-  static constexpr size_t kMaxCached = 2048;
-
-  static void Release(void* block) { ::operator delete(reinterpret_cast<void**>(block)[-1]); }
-
-  struct ThreadCache {
-    std::vector<void*> blocks;
-    ThreadCache() { blocks.reserve(kMaxCached); }
-    ~ThreadCache() {
-      for (void* block : blocks) Release(block);
-    }
-  };
-  static ThreadCache& Cache() {
-    static thread_local ThreadCache cache;
-    return cache;
-  }
-};
-
-template <typename T, typename... Args>
-T* NewAligned(Args&&... args) {
-  static_assert(alignof(T) == 64, "for cache-line aligned objects");
-  void* block = BlockPool<sizeof(T)>::Allocate();
-  try {
-    // Without arguments, default-initialized: a node's slots past its count are filled
-    // (padded) before it is published.
-    if constexpr (sizeof...(Args) == 0) return new (block) T;
-    return new (block) T(std::forward<Args>(args)...);
-  } catch (...) {
-    BlockPool<sizeof(T)>::Free(block);
-    throw;
-  }
-}
-template <typename T>
-void DeleteAligned(T* object) {
-  object->~T();
-  BlockPool<sizeof(T)>::Free(object);
-}
 
 struct alignas(64) InnerNode {
   uint64_t keys[kNodeSlots];  // keys[i]: the lowest base under children[i]
@@ -436,28 +353,6 @@ class TreeEditor {
     if (root.node != nullptr) VisitLeaves(root.node, root.height, f);
   }
 
-  // Checks the tree's invariants (for tests): sorted keys, exact separators, complete
-  // padding, no empty node, one depth for every leaf, and the size.
-  static absl::Status Check(const Root& root) {
-    if (root.node == nullptr) {
-      if (root.height != 0 || root.size != 0)
-        return absl::InternalError("empty root with a height or size");
-      return absl::OkStatus();
-    }
-    if (root.first_step != FirstStep(Count(root.node, root.height == 1))) {
-      return absl::InternalError("the root's first search step does not match its count");
-    }
-    size_t size = 0;
-    uint64_t previous = 0;
-    bool first = true;
-    if (absl::Status s = CheckNode(root.node, root.height, size, previous, first); !s.ok())
-      return s;
-    if (size != root.size) {
-      return absl::InternalError(absl::StrFormat("size %u, but %u slots", root.size, size));
-    }
-    return absl::OkStatus();
-  }
-
  private:
   struct Path {
     const InnerNode* inner[kMaxHeight];
@@ -709,58 +604,6 @@ class TreeEditor {
     }
     const auto* inner = static_cast<const InnerNode*>(node);
     for (uint32_t i = 0; i < inner->meta.count; ++i) VisitLeaves(inner->children[i], height - 1, f);
-  }
-
-  static absl::Status CheckNode(const void* node, uint32_t height, size_t& size, uint64_t& previous,
-                                bool& first) {
-    if (height == 1) {
-      const auto* leaf = static_cast<const Leaf*>(node);
-      const uint32_t n = leaf->meta.count;
-      if (leaf->meta.height != 1) return absl::InternalError("an inner node where a leaf belongs");
-      if (n == 0 || n > kNodeSlots)
-        return absl::InternalError(absl::StrFormat("leaf of %u slots", n));
-      for (uint32_t j = 0; j < kNodeSlots; ++j) {
-        const uint32_t real = j < n ? j : n - 1;
-        if (leaf->bases[j] != leaf->bases[real] || leaf->entries[j] != leaf->entries[real] ||
-            leaf->records[j].last != leaf->records[real].last) {
-          return absl::InternalError("leaf padding is not a copy of the last slot");
-        }
-        if (j >= n) continue;
-        if (!first && leaf->bases[j] <= previous) {
-          return absl::InternalError(
-              absl::StrFormat("base %#x after %#x", leaf->bases[j], previous));
-        }
-        first = false;
-        previous = leaf->bases[j];
-      }
-      size += n;
-      return absl::OkStatus();
-    }
-    const auto* inner = static_cast<const InnerNode*>(node);
-    const uint32_t n = inner->meta.count;
-    if (inner->meta.height != height) {
-      return absl::InternalError(
-          absl::StrFormat("a node of height %u at height %u", inner->meta.height, height));
-    }
-    if (n == 0 || n > kNodeSlots)
-      return absl::InternalError(absl::StrFormat("inner node of %u children", n));
-    for (uint32_t j = 0; j < kNodeSlots; ++j) {
-      const uint32_t real = j < n ? j : n - 1;
-      if (inner->keys[j] != inner->keys[real] || inner->children[j] != inner->children[real]) {
-        return absl::InternalError("inner padding is not a copy of the last slot");
-      }
-      if (j >= n) continue;
-      const uint64_t lowest = MinOf(inner->children[j], height == 2);
-      if (inner->keys[j] != lowest) {
-        return absl::InternalError(absl::StrFormat(
-            "separator %#x, but the child's lowest base is %#x", inner->keys[j], lowest));
-      }
-      if (absl::Status s = CheckNode(inner->children[j], height - 1, size, previous, first);
-          !s.ok()) {
-        return s;
-      }
-    }
-    return absl::OkStatus();
   }
 
   Root root_;

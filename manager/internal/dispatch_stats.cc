@@ -8,22 +8,22 @@
 namespace dbs::manager_internal {
 namespace {
 
-CountSnapshot Load(const ThreadTable& t, uint32_t slot) {
-  CountSnapshot s;
+CountTotals Load(const ThreadTable& t, uint32_t id) {
+  CountTotals s;
   uint64_t* count[2] = {&s.reads, &s.writes};
   uint64_t* bytes[2] = {&s.bytes_read, &s.bytes_written};
   for (int write = 0; write < 2; ++write) {
     for (int k = 0; k < kSizeClasses; ++k) {
-      const uint64_t n = t.by_size[write][k][slot].load(std::memory_order_relaxed);
+      const uint64_t n = t.by_size[write][k][id].load(std::memory_order_relaxed);
       *count[write] += n;
       *bytes[write] += n << k;
     }
-    const uint64_t odd = t.rare[slot].odd_accesses[write].load(std::memory_order_relaxed);
+    const uint64_t odd = t.rare[id].odd_accesses[write].load(std::memory_order_relaxed);
     *count[write] += odd;
-    *bytes[write] += t.rare[slot].odd_bytes[write].load(std::memory_order_relaxed);
+    *bytes[write] += t.rare[id].odd_bytes[write].load(std::memory_order_relaxed);
   }
   for (int i = 0; i < kStatusCodes; ++i) {
-    s.errors[i] = t.rare[slot].errors[i].load(std::memory_order_relaxed);
+    s.errors[i] = t.rare[id].errors[i].load(std::memory_order_relaxed);
   }
   return s;
 }
@@ -43,14 +43,14 @@ void FreeTable(ThreadTable& table) {
   table = ThreadTable{};
 }
 
-// Every thread's table, the counts of exited threads, and the slot bookkeeping.
+// Every thread's table, the counts of exited threads, and the id bookkeeping.
 struct Registry {
   internal::Mutex mu;
   std::vector<ThreadTable*> threads ABSL_GUARDED_BY(mu);
-  std::vector<CountSnapshot> exited ABSL_GUARDED_BY(mu);    // by slot
-  std::vector<CountSnapshot> baseline ABSL_GUARDED_BY(mu);  // by slot
-  std::vector<uint32_t> free_slots ABSL_GUARDED_BY(mu);
-  uint32_t next_slot ABSL_GUARDED_BY(mu) = 0;
+  std::vector<CountTotals> exited ABSL_GUARDED_BY(mu);    // by id
+  std::vector<CountTotals> baseline ABSL_GUARDED_BY(mu);  // by id
+  std::vector<uint32_t> free_ids ABSL_GUARDED_BY(mu);
+  uint32_t next_id ABSL_GUARDED_BY(mu) = 0;
 };
 
 Registry& GetRegistry() {
@@ -58,11 +58,11 @@ Registry& GetRegistry() {
   return *registry;
 }
 
-CountSnapshot SumLocked(Registry& r, uint32_t slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(r.mu) {
-  CountSnapshot sum;
-  if (slot < r.exited.size()) sum += r.exited[slot];
+CountTotals SumLocked(Registry& r, uint32_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(r.mu) {
+  CountTotals sum;
+  if (id < r.exited.size()) sum += r.exited[id];
   for (const ThreadTable* table : r.threads) {
-    if (slot < table->capacity) sum += Load(*table, slot);
+    if (id < table->capacity) sum += Load(*table, id);
   }
   return sum;
 }
@@ -76,8 +76,8 @@ struct TableOwner {
     internal::MutexLock lock(&r.mu);
     ThreadTable& table = tls_table;
     if (r.exited.size() < table.capacity) r.exited.resize(table.capacity);
-    for (uint32_t slot = 0; slot < table.capacity; ++slot) {
-      r.exited[slot] += Load(table, slot);
+    for (uint32_t id = 0; id < table.capacity; ++id) {
+      r.exited[id] += Load(table, id);
     }
     r.threads.erase(std::find(r.threads.begin(), r.threads.end(), &table));
     FreeTable(table);
@@ -87,7 +87,7 @@ thread_local TableOwner tls_owner;
 
 }  // namespace
 
-CountSnapshot& CountSnapshot::operator+=(const CountSnapshot& o) {
+CountTotals& CountTotals::operator+=(const CountTotals& o) {
   reads += o.reads;
   writes += o.writes;
   bytes_read += o.bytes_read;
@@ -96,7 +96,7 @@ CountSnapshot& CountSnapshot::operator+=(const CountSnapshot& o) {
   return *this;
 }
 
-CountSnapshot& CountSnapshot::operator-=(const CountSnapshot& o) {
+CountTotals& CountTotals::operator-=(const CountTotals& o) {
   reads -= o.reads;
   writes -= o.writes;
   bytes_read -= o.bytes_read;
@@ -107,12 +107,12 @@ CountSnapshot& CountSnapshot::operator-=(const CountSnapshot& o) {
 
 namespace {
 
-// Grows the calling thread's table to hold `slot` (registering the thread on first use).
-void GrowThreadTable(uint32_t slot) {
+// Grows the calling thread's table to hold `id` (registering the thread on first use).
+void GrowThreadTable(uint32_t id) {
   Registry& r = GetRegistry();
   internal::MutexLock lock(&r.mu);
   ThreadTable& table = tls_table;
-  const uint32_t capacity = std::max<uint32_t>({64, slot + 1, table.capacity * 2});
+  const uint32_t capacity = std::max<uint32_t>({64, id + 1, table.capacity * 2});
   ThreadTable grown{.capacity = capacity, .rare = new RareCounters[capacity]};
   for (int write = 0; write < 2; ++write) {
     for (int k = 0; k < kSizeClasses; ++k) {
@@ -138,47 +138,47 @@ void GrowThreadTable(uint32_t slot) {
 
 }  // namespace
 
-void CountAccessSlow(uint32_t slot, bool write, size_t length) {
-  if (slot >= tls_table.capacity) GrowThreadTable(slot);
+void CountAccessSlow(uint32_t id, bool write, size_t length) {
+  if (id >= tls_table.capacity) GrowThreadTable(id);
   if (const int size_class = SizeClass(length); size_class >= 0) {
-    Bump(tls_table.by_size[write][size_class][slot], 1);
+    Bump(tls_table.by_size[write][size_class][id], 1);
   } else {
-    Bump(tls_table.rare[slot].odd_accesses[write], 1);
-    Bump(tls_table.rare[slot].odd_bytes[write], length);
+    Bump(tls_table.rare[id].odd_accesses[write], 1);
+    Bump(tls_table.rare[id].odd_bytes[write], length);
   }
 }
 
-void CountError(uint32_t slot, int code) {
-  if (slot >= tls_table.capacity) GrowThreadTable(slot);
-  Bump(tls_table.rare[slot].errors[code], 1);
+void CountError(uint32_t id, int code) {
+  if (id >= tls_table.capacity) GrowThreadTable(id);
+  Bump(tls_table.rare[id].errors[code], 1);
 }
 
-uint32_t AllocateStatsSlot() {
+uint32_t AllocateCounterId() {
   Registry& r = GetRegistry();
   internal::MutexLock lock(&r.mu);
-  uint32_t slot;
-  if (!r.free_slots.empty()) {
-    slot = r.free_slots.back();
-    r.free_slots.pop_back();
+  uint32_t id;
+  if (!r.free_ids.empty()) {
+    id = r.free_ids.back();
+    r.free_ids.pop_back();
   } else {
-    slot = r.next_slot++;
+    id = r.next_id++;
   }
-  if (r.baseline.size() <= slot) r.baseline.resize(slot + 1);
-  r.baseline[slot] = SumLocked(r, slot);
-  return slot;
+  if (r.baseline.size() <= id) r.baseline.resize(id + 1);
+  r.baseline[id] = SumLocked(r, id);
+  return id;
 }
 
-void ReleaseStatsSlot(uint32_t slot) {
+void ReleaseCounterId(uint32_t id) {
   Registry& r = GetRegistry();
   internal::MutexLock lock(&r.mu);
-  r.free_slots.push_back(slot);
+  r.free_ids.push_back(id);
 }
 
-CountSnapshot ReadStatsSlot(uint32_t slot) {
+CountTotals ReadCounterTotals(uint32_t id) {
   Registry& r = GetRegistry();
   internal::MutexLock lock(&r.mu);
-  CountSnapshot sum = SumLocked(r, slot);
-  if (slot < r.baseline.size()) sum -= r.baseline[slot];
+  CountTotals sum = SumLocked(r, id);
+  if (id < r.baseline.size()) sum -= r.baseline[id];
   return sum;
 }
 

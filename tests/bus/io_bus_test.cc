@@ -7,6 +7,7 @@
 #include <random>
 #include <thread>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "dbs_device/tests/testing/status_matchers.h"
@@ -29,16 +30,16 @@ BusRange Mmio(uint64_t base, uint64_t size) { return BusRange{kMmio, base, size}
 // The value registered at (space, address), or -1; also checks the access fits.
 int Value(const IoBus<int>& bus, AddressSpace space, uint64_t address, uint64_t length = 1) {
   ReadSection section;
-  BusLookup<int> hit = bus.snapshot(section).Find(space, address, length);
+  BusLookup<int> hit = bus.Current(section).Find(space, address, length);
   return hit.ok() ? hit.entry->value : -1;
 }
 
 class IoBusContractTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_OK(bus_.Insert(Pio(0x3f8, 8), 1));
-    ASSERT_OK(bus_.Insert(Mmio(0x1000, 0x1000), 2));
-    ASSERT_OK(bus_.Insert(Mmio(kMax - 0xfff, 0x1000), 3));
+    ASSERT_OK(bus_.Register(Pio(0x3f8, 8), 1));
+    ASSERT_OK(bus_.Register(Mmio(0x1000, 0x1000), 2));
+    ASSERT_OK(bus_.Register(Mmio(kMax - 0xfff, 0x1000), 3));
     generation_ = bus_.generation();
   }
 
@@ -50,7 +51,7 @@ class IoBusContractTest : public ::testing::Test {
     EXPECT_EQ(Value(bus_, kMmio, 0x1fff), 2);
     EXPECT_EQ(Value(bus_, kMmio, kMax), 3);
     ReadSection section;
-    EXPECT_EQ(bus_.snapshot(section).size(), 3u);
+    EXPECT_EQ(bus_.Current(section).size(), 3u);
   }
 
   IoBus<int> bus_;
@@ -58,60 +59,60 @@ class IoBusContractTest : public ::testing::Test {
 };
 
 TEST_F(IoBusContractTest, PartialOverlapIsAlreadyExists) {
-  EXPECT_THAT(bus_.Insert(Pio(0x3f0, 9), 9),
+  EXPECT_THAT(bus_.Register(Pio(0x3f0, 9), 9),
               StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("0x3f8")));
-  EXPECT_THAT(bus_.Insert(Pio(0x3ff, 2), 9), StatusIs(absl::StatusCode::kAlreadyExists));
-  EXPECT_THAT(bus_.Insert(Mmio(0x800, 0x801), 9), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(bus_.Register(Pio(0x3ff, 2), 9), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(bus_.Register(Mmio(0x800, 0x801), 9), StatusIs(absl::StatusCode::kAlreadyExists));
   ExpectUnchanged();
 }
 
 TEST_F(IoBusContractTest, ContainingRangeIsAlreadyExists) {
-  EXPECT_THAT(bus_.Insert(Pio(0x300, 0x100), 9),
+  EXPECT_THAT(bus_.Register(Pio(0x300, 0x100), 9),
               StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("0x300")));
-  EXPECT_THAT(bus_.Insert(Mmio(0, 0x10000), 9), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(bus_.Register(Mmio(0, 0x10000), 9), StatusIs(absl::StatusCode::kAlreadyExists));
   ExpectUnchanged();
 }
 
 TEST_F(IoBusContractTest, ContainedRangeIsAlreadyExists) {
-  EXPECT_THAT(bus_.Insert(Pio(0x3fa, 2), 9), StatusIs(absl::StatusCode::kAlreadyExists));
-  EXPECT_THAT(bus_.Insert(Mmio(kMax, 1), 9), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(bus_.Register(Pio(0x3fa, 2), 9), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(bus_.Register(Mmio(kMax, 1), 9), StatusIs(absl::StatusCode::kAlreadyExists));
   ExpectUnchanged();
 }
 
 TEST_F(IoBusContractTest, SameBaseIsAlreadyExistsAndDoesNotReplace) {
-  EXPECT_THAT(bus_.Insert(Pio(0x3f8, 1), 9), StatusIs(absl::StatusCode::kAlreadyExists));
-  EXPECT_THAT(bus_.Insert(Pio(0x3f8, 8), 9), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(bus_.Register(Pio(0x3f8, 1), 9), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(bus_.Register(Pio(0x3f8, 8), 9), StatusIs(absl::StatusCode::kAlreadyExists));
   ExpectUnchanged();
 }
 
 TEST_F(IoBusContractTest, SameRangeInTheOtherSpaceIsIndependent) {
-  ASSERT_OK(bus_.Insert(Mmio(0x3f8, 8), 5));
+  ASSERT_OK(bus_.Register(Mmio(0x3f8, 8), 5));
   EXPECT_EQ(Value(bus_, kMmio, 0x3f8), 5);
   EXPECT_EQ(Value(bus_, kPio, 0x3f8), 1);
 }
 
 TEST_F(IoBusContractTest, SizeZeroIsInvalidArgument) {
-  EXPECT_THAT(bus_.Insert(Pio(0x100, 0), 9),
+  EXPECT_THAT(bus_.Register(Pio(0x100, 0), 9),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("0x100")));
-  EXPECT_THAT(bus_.Insert(Mmio(0, 0), 9), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(bus_.Register(Mmio(0, 0), 9), StatusIs(absl::StatusCode::kInvalidArgument));
   ExpectUnchanged();
 }
 
 TEST_F(IoBusContractTest, PastTheEndOfTheSpaceIsInvalidArgument) {
-  EXPECT_THAT(bus_.Insert(Pio(0xfff8, 9), 9),
+  EXPECT_THAT(bus_.Register(Pio(0xfff8, 9), 9),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("0xfff8")));
-  EXPECT_THAT(bus_.Insert(Pio(0x10000, 1), 9), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(bus_.Insert(Mmio(kMax, 2), 9), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(bus_.Insert(Mmio(2, kMax), 9), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(bus_.Register(Pio(0x10000, 1), 9), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(bus_.Register(Mmio(kMax, 2), 9), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(bus_.Register(Mmio(2, kMax), 9), StatusIs(absl::StatusCode::kInvalidArgument));
   ExpectUnchanged();
   // The last port and the last MMIO byte are usable.
-  ASSERT_OK(bus_.Insert(Pio(0xffff, 1), 7));
+  ASSERT_OK(bus_.Register(Pio(0xffff, 1), 7));
   EXPECT_EQ(Value(bus_, kPio, 0xffff), 7);
 }
 
 TEST_F(IoBusContractTest, LookupWithNoRangeIsNotFound) {
   ReadSection section;
-  const auto& snapshot = bus_.snapshot(section);
+  const auto& snapshot = bus_.Current(section);
   EXPECT_THAT(snapshot.Lookup(kPio, 0x3f7, 1),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("0x3f7")));
   EXPECT_THAT(snapshot.Lookup(kPio, 0x400, 1), StatusIs(absl::StatusCode::kNotFound));
@@ -122,7 +123,7 @@ TEST_F(IoBusContractTest, LookupWithNoRangeIsNotFound) {
 
 TEST_F(IoBusContractTest, AccessPastTheEndOfItsRangeIsOutOfRange) {
   ReadSection section;
-  const auto& snapshot = bus_.snapshot(section);
+  const auto& snapshot = bus_.Current(section);
   EXPECT_THAT(snapshot.Lookup(kPio, 0x3ff, 2),
               StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("0x3ff")));
   EXPECT_THAT(snapshot.Lookup(kMmio, 0x1ffd, 4), StatusIs(absl::StatusCode::kOutOfRange));
@@ -133,13 +134,13 @@ TEST_F(IoBusContractTest, AccessPastTheEndOfItsRangeIsOutOfRange) {
 
 TEST_F(IoBusContractTest, ZeroLengthAccessIsInvalidArgument) {
   ReadSection section;
-  EXPECT_THAT(bus_.snapshot(section).Lookup(kPio, 0x3f8, 0),
+  EXPECT_THAT(bus_.Current(section).Lookup(kPio, 0x3f8, 0),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("0x3f8")));
 }
 
 TEST_F(IoBusContractTest, HitReturnsEntryAndOffset) {
   ReadSection section;
-  const auto& snapshot = bus_.snapshot(section);
+  const auto& snapshot = bus_.Current(section);
   ASSERT_OK_AND_ASSIGN(BusLookup<int> hit, snapshot.Lookup(kPio, 0x3fd, 1));
   EXPECT_EQ(hit.entry->value, 1);
   EXPECT_EQ(hit.entry->range, Pio(0x3f8, 8));
@@ -152,19 +153,19 @@ TEST_F(IoBusContractTest, HitReturnsEntryAndOffset) {
 }
 
 TEST_F(IoBusContractTest, RemovingARangeNotRegisteredExactlyIsNotFound) {
-  EXPECT_THAT(bus_.Remove(Pio(0x3f8, 4)),
+  EXPECT_THAT(bus_.Unregister(Pio(0x3f8, 4)),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("0x3f8")));
-  EXPECT_THAT(bus_.Remove(Pio(0x3f9, 7)), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(bus_.Remove(Mmio(0x3f8, 8)), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(bus_.Unregister(Pio(0x3f9, 7)), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(bus_.Unregister(Mmio(0x3f8, 8)), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(bus_.Move(Pio(0x3f8, 4), 0x2f8), StatusIs(absl::StatusCode::kNotFound));
   ExpectUnchanged();
-  ASSERT_OK(bus_.Remove(Pio(0x3f8, 8)));
+  ASSERT_OK(bus_.Unregister(Pio(0x3f8, 8)));
   EXPECT_EQ(Value(bus_, kPio, 0x3f8), -1);
 }
 
 TEST_F(IoBusContractTest, BatchFailingOnItsLastOperationPublishesNothing) {
-  IoBus<int>::Batch batch;
-  batch.Insert(Pio(0x2f8, 8), 4)
+  IoBus<int>::Transaction batch;
+  batch.Register(Pio(0x2f8, 8), 4)
       .Remove(Mmio(0x1000, 0x1000))
       .Move(Pio(0x3f8, 8), 0x3e8)
       .Insert(Pio(0x2fc, 1), 5);
@@ -176,9 +177,9 @@ TEST_F(IoBusContractTest, BatchFailingOnItsLastOperationPublishesNothing) {
 }
 
 TEST_F(IoBusContractTest, BatchIsOneGeneration) {
-  IoBus<int>::Batch batch;
-  for (uint64_t i = 0; i < 100; ++i) batch.Insert(Mmio(0x10000 + i * 0x100, 0x100), 100 + i);
-  batch.Remove(Pio(0x3f8, 8));
+  IoBus<int>::Transaction batch;
+  for (uint64_t i = 0; i < 100; ++i) batch.Register(Mmio(0x10000 + i * 0x100, 0x100), 100 + i);
+  batch.Unregister(Pio(0x3f8, 8));
   ASSERT_OK(bus_.Apply(std::move(batch)));
   EXPECT_EQ(bus_.generation(), generation_ + 1);
   EXPECT_EQ(Value(bus_, kMmio, 0x10000 + 42 * 0x100 + 7), 142);
@@ -212,13 +213,34 @@ struct TagOfTagged {
   uint32_t operator()(const Tagged& v) const { return v.tag; }
 };
 
+// Snapshot, Batch, Change, snapshot(), Insert, Remove and Commit are the names of the
+// previous release, kept as aliases: they must still mean what they meant.
+TEST(IoBusOlderNamesTest, MeanTheNewOnes) {
+  static_assert(std::is_same_v<IoBus<int>::Snapshot, IoBus<int>::Generation>);
+  static_assert(std::is_same_v<IoBus<int>::Batch, IoBus<int>::Transaction>);
+  static_assert(std::is_same_v<IoBus<int>::Change, IoBus<int>::Publication>);
+  IoBus<int> bus;
+  ASSERT_OK(bus.Insert(Pio(0x60, 1), 1));
+  IoBus<int>::Batch batch;
+  batch.Insert(Pio(0x64, 1), 2).Remove(Pio(0x60, 1));
+  IoBus<int>::Change change = bus.Commit(std::move(batch));
+  ASSERT_OK(change.status());
+  EXPECT_EQ(change.inserted().size(), 1u);
+  EXPECT_EQ(change.removed().size(), 1u);
+  change.Finish();
+  EXPECT_OK(bus.Remove(Pio(0x64, 1)));
+  ReadSection section;
+  EXPECT_EQ(bus.snapshot(section).generation(), 3u);
+  EXPECT_EQ(bus.snapshot(section).size(), 0u);
+}
+
 TEST(IoBusProjectionTest, HotAndTagComeFromTheEntryFound) {
   IoBus<Tagged, HotOfTagged, TagOfTagged> bus;
-  ASSERT_OK(bus.Insert(Pio(0x60, 1), Tagged{10, 100}));
-  ASSERT_OK(bus.Insert(Pio(0x64, 1), Tagged{20, 200}));
+  ASSERT_OK(bus.Register(Pio(0x60, 1), Tagged{10, 100}));
+  ASSERT_OK(bus.Register(Pio(0x64, 1), Tagged{20, 200}));
   ASSERT_OK(bus.Move(Pio(0x60, 1), 0x70));
   ReadSection section;
-  const auto& snapshot = bus.snapshot(section);
+  const auto& snapshot = bus.Current(section);
   for (auto [address, hot, tag] : {std::tuple{0x64, 20, 200u}, std::tuple{0x70, 10, 100u}}) {
     const auto hit = snapshot.Find(kPio, address, 1);
     ASSERT_TRUE(hit.ok()) << address;
@@ -231,9 +253,9 @@ TEST(IoBusProjectionTest, HotAndTagComeFromTheEntryFound) {
 
 TEST(IoBusProjectionTest, WithoutATagOfThereIsNoTag) {
   IoBus<int> bus;
-  ASSERT_OK(bus.Insert(Pio(0x60, 1), 7));
+  ASSERT_OK(bus.Register(Pio(0x60, 1), 7));
   ReadSection section;
-  const BusLookup<int> hit = bus.snapshot(section).Find(kPio, 0x60, 1);
+  const BusLookup<int> hit = bus.Current(section).Find(kPio, 0x60, 1);
   ASSERT_TRUE(hit.ok());
   EXPECT_EQ(**hit.hot, 7);  // the default hot projection points at the value
   EXPECT_EQ(hit.tag, nullptr);
@@ -241,13 +263,13 @@ TEST(IoBusProjectionTest, WithoutATagOfThereIsNoTag) {
 
 TEST(IoBusMoveTest, EveryReaderFindsAMovingRangeAtExactlyOnePlace) {
   IoBus<int> bus;
-  ASSERT_OK(bus.Insert(Mmio(0x10000, 0x1000), 1));
+  ASSERT_OK(bus.Register(Mmio(0x10000, 0x1000), 1));
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> both{0}, neither{0}, samples{0};
   std::thread reader([&] {
     while (!stop) {
       ReadSection section;
-      const auto& snapshot = bus.snapshot(section);  // one generation for both lookups
+      const auto& snapshot = bus.Current(section);  // one generation for both lookups
       const bool at_a = snapshot.Find(kMmio, 0x10000, 1).ok();
       const bool at_b = snapshot.Find(kMmio, 0x20000, 1).ok();
       if (at_a && at_b) both.fetch_add(1);
@@ -285,12 +307,12 @@ TEST(IoBusLifetimeTest, ValueIsReleasedAfterAGracePeriod) {
   RcuDomain domain;
   {
     IoBus<std::shared_ptr<Tracked>> bus(domain);
-    ASSERT_OK(bus.Insert(Pio(0x60, 1), std::make_shared<Tracked>(1, Pio(0x60, 1))));
+    ASSERT_OK(bus.Register(Pio(0x60, 1), std::make_shared<Tracked>(1, Pio(0x60, 1))));
     std::weak_ptr<Tracked> weak;
     {
       ReadSection section;
-      weak = bus.snapshot(section).Find(kPio, 0x60, 1).entry->value;
-      ASSERT_OK(bus.Remove(Pio(0x60, 1)));
+      weak = bus.Current(section).Find(kPio, 0x60, 1).entry->value;
+      ASSERT_OK(bus.Unregister(Pio(0x60, 1)));
       // Still reachable: this section began before the removal.
       EXPECT_FALSE(weak.expired());
     }
@@ -307,7 +329,7 @@ TEST(IoBusLifetimeTest, WriterInsideAReadSectionDoesNotWait) {
   IoBus<int> bus(domain);
   ReadSection section;
   for (uint64_t i = 0; i < 2000; ++i) {
-    ASSERT_OK(bus.Insert(Pio(i, 1), static_cast<int>(i)));
+    ASSERT_OK(bus.Register(Pio(i, 1), static_cast<int>(i)));
   }
   EXPECT_EQ(Value(bus, kPio, 100), 100);
 }
@@ -339,7 +361,7 @@ void RunStress(int readers) {
         {
           ReadSection section;
           const auto& snapshot = bus->snapshot(section);
-          generation = snapshot.generation();
+          generation = snapshot.number();
           BusLookup<Value> hit = snapshot.Find(space, address, length);
           outcome = hit.outcome;
           if (hit.entry != nullptr) {
@@ -385,11 +407,11 @@ void RunStress(int readers) {
     const uint64_t base = (rng() % 64) * 0x80;
     const uint64_t size = 1 + rng() % 0x100;
     auto next = current;
-    IoBus<Value>::Batch batch;
+    IoBus<Value>::Transaction batch;
     const int op = rng() % 3;
     if (op == 0) {
-      batch.Insert(BusRange{space, base, size},
-                   std::make_shared<Tracked>(next_id, BusRange{space, base, size}));
+      batch.Register(BusRange{space, base, size},
+                     std::make_shared<Tracked>(next_id, BusRange{space, base, size}));
       next[{s, base}] = {size, next_id++};
     } else if (!current.empty()) {
       auto it = current.begin();
@@ -397,7 +419,7 @@ void RunStress(int readers) {
       const BusRange from{static_cast<AddressSpace>(it->first.first), it->first.second,
                           it->second.first};
       if (op == 1) {
-        batch.Remove(from);
+        batch.Unregister(from);
         next.erase(it->first);
       } else {
         // A move keeps the value, so the id follows the range.

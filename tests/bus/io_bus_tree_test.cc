@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "dbs_device/bus/internal/persistent_btree_check.h"
 #include "dbs_device/bus/io_bus.h"
 #include "dbs_device/tests/testing/status_matchers.h"
 #include "gmock/gmock.h"
@@ -48,8 +49,8 @@ int ModelLookup(const Model& model, AddressSpace space, uint64_t address) {
 // ForEach gives and the tree's invariants.
 void ExpectMatches(const IoBus<int>& bus, const Model& model) {
   ReadSection section;
-  const auto& snapshot = bus.snapshot(section);
-  ASSERT_OK(snapshot.CheckInvariants());
+  const auto& snapshot = bus.Current(section);
+  ASSERT_OK(bus_internal::CheckInvariants(snapshot));
   ASSERT_EQ(snapshot.size(), model.size());
   size_t mismatches = 0;
   for (const auto& [key, value] : model) {
@@ -126,7 +127,7 @@ void RunAgainstModel(size_t target, uint64_t seed) {
       // Grow towards the target, then churn around it.
       const bool grow = model.size() < target;
       const int ops = rng() % 4 == 0 ? 1 + static_cast<int>(rng() % 40) : 1;
-      IoBus<int>::Batch batch;
+      IoBus<int>::Transaction batch;
       // The batch is applied to the model as it is built, and undone if the bus refuses it.
       Model& next = model;
       std::vector<std::pair<Model::key_type, std::optional<Model::mapped_type>>> undo;
@@ -148,7 +149,7 @@ void RunAgainstModel(size_t target, uint64_t seed) {
           const bool past_end =
               (space == kPio && r.base + r.size > 0x10000) || r.base + (r.size - 1) < r.base;
           if (past_end || overlaps(next, r, kMax)) valid = false;
-          batch.Insert(r, next_value);
+          batch.Register(r, next_value);
           set({static_cast<int>(space), r.base}, Model::mapped_type{r.size, next_value++});
           continue;
         }
@@ -157,7 +158,7 @@ void RunAgainstModel(size_t target, uint64_t seed) {
         const auto [key, value] = *it;
         const BusRange from{static_cast<AddressSpace>(key.first), key.second, value.first};
         if (kind == 1) {
-          batch.Remove(from);
+          batch.Unregister(from);
           set(key, std::nullopt);
         } else {
           BusRange to = random_range(from.space);
@@ -192,7 +193,7 @@ void RunAgainstModel(size_t target, uint64_t seed) {
       if (step % check_every == 0 || step == steps - 1) {
         ASSERT_NO_FATAL_FAILURE(ExpectMatches(bus, model));
         ReadSection section;
-        const auto& snapshot = bus.snapshot(section);
+        const auto& snapshot = bus.Current(section);
         EXPECT_LE(snapshot.height(kMmio), HeightBound(snapshot.size(kMmio)));
         EXPECT_LE(snapshot.height(kPio), HeightBound(snapshot.size(kPio)));
       }
@@ -205,7 +206,7 @@ void RunAgainstModel(size_t target, uint64_t seed) {
     std::shuffle(keys.begin(), keys.end(), rng);
     for (size_t i = 0; i < keys.size(); ++i) {
       const auto& key = keys[i];
-      ASSERT_OK(bus.Remove(
+      ASSERT_OK(bus.Unregister(
           BusRange{static_cast<AddressSpace>(key.first), key.second, model.at(key).first}));
       model.erase(key);
       if (i % check_every == 0) {
@@ -213,8 +214,8 @@ void RunAgainstModel(size_t target, uint64_t seed) {
       }
     }
     ReadSection section;
-    EXPECT_EQ(bus.snapshot(section).height(kMmio), 0u);
-    EXPECT_EQ(bus.snapshot(section).height(kPio), 0u);
+    EXPECT_EQ(bus.Current(section).height(kMmio), 0u);
+    EXPECT_EQ(bus.Current(section).height(kPio), 0u);
   }
   ASSERT_OK(domain.Synchronize());
   EXPECT_EQ(domain.stats().retired, domain.stats().reclaimed);
@@ -227,12 +228,12 @@ TEST(IoBusTreeTest, RandomChangesMatchAModelAtFiveThousandRanges) { RunAgainstMo
 
 TEST(IoBusTreeTest, AscendingRegistrationFillsEveryNode) {
   IoBus<int> bus;
-  IoBus<int>::Batch batch;
-  for (int i = 0; i < 4096; ++i) batch.Insert(Mmio(uint64_t(i) * 0x1000, 0x1000), i);
+  IoBus<int>::Transaction batch;
+  for (int i = 0; i < 4096; ++i) batch.Register(Mmio(uint64_t(i) * 0x1000, 0x1000), i);
   ASSERT_OK(bus.Apply(std::move(batch)));
   ReadSection section;
-  EXPECT_EQ(bus.snapshot(section).height(kMmio), 3u);  // 16 * 16 * 16
-  EXPECT_OK(bus.snapshot(section).CheckInvariants());
+  EXPECT_EQ(bus.Current(section).height(kMmio), 3u);  // 16 * 16 * 16
+  EXPECT_OK(bus_internal::CheckInvariants(bus.Current(section)));
 }
 
 // Publication in O(log n): one change at 65,536 ranges retires the old generation's header,
@@ -241,13 +242,13 @@ TEST(IoBusTreeTest, AscendingRegistrationFillsEveryNode) {
 TEST(IoBusTreeTest, OneChangeRetiresOnlyThePathItCopied) {
   RcuDomain domain;
   IoBus<int> bus(domain);
-  IoBus<int>::Batch batch;
+  IoBus<int>::Transaction batch;
   constexpr int kRanges = 65536;
-  for (int i = 0; i < kRanges; ++i) batch.Insert(Mmio(uint64_t(i) * 0x1000, 0x100), i);
+  for (int i = 0; i < kRanges; ++i) batch.Register(Mmio(uint64_t(i) * 0x1000, 0x100), i);
   ASSERT_OK(bus.Apply(std::move(batch)));
   auto height = [&bus] {
     ReadSection section;
-    return bus.snapshot(section).height(kMmio);
+    return bus.Current(section).height(kMmio);
   };
   EXPECT_EQ(height(), 4u);  // 16^4, every node full
   for (int i = 0; i < 200; ++i) {
@@ -261,20 +262,20 @@ TEST(IoBusTreeTest, OneChangeRetiresOnlyThePathItCopied) {
   // Full nodes split when a range lands in a neighbour: one level more, never two.
   EXPECT_LE(height(), 5u);
   ReadSection section;
-  EXPECT_OK(bus.snapshot(section).CheckInvariants());
+  EXPECT_OK(bus_internal::CheckInvariants(bus.Current(section)));
 }
 
 TEST(IoBusChangeTest, ListsTheEntriesItAddedAndRemoved) {
   IoBus<int> bus;
-  ASSERT_OK(bus.Insert(Mmio(0x1000, 0x10), 1));
-  ASSERT_OK(bus.Insert(Mmio(0x2000, 0x10), 2));
-  IoBus<int>::Batch batch;
-  batch.Insert(Mmio(0x3000, 0x10), 3)
+  ASSERT_OK(bus.Register(Mmio(0x1000, 0x10), 1));
+  ASSERT_OK(bus.Register(Mmio(0x2000, 0x10), 2));
+  IoBus<int>::Transaction batch;
+  batch.Register(Mmio(0x3000, 0x10), 3)
       .Insert(Mmio(0x4000, 0x10), 4)
       .Remove(Mmio(0x3000, 0x10))  // added and removed by the change: in neither list
       .Remove(Mmio(0x1000, 0x10))
       .Move(Mmio(0x2000, 0x10), 0x5000);
-  IoBus<int>::Change change = bus.Commit(std::move(batch));
+  IoBus<int>::Publication change = bus.Publish(std::move(batch));
   ASSERT_OK(change.status());
   std::vector<std::pair<uint64_t, int>> inserted, removed;
   for (const auto* e : change.inserted()) inserted.push_back({e->range.base, e->value});
@@ -288,11 +289,11 @@ TEST(IoBusChangeTest, ListsTheEntriesItAddedAndRemoved) {
 TEST(IoBusChangeTest, NothingIsRetiredUntilTheChangeIsFinished) {
   RcuDomain domain;
   IoBus<int> bus(domain);
-  ASSERT_OK(bus.Insert(Mmio(0x1000, 0x10), 1));
+  ASSERT_OK(bus.Register(Mmio(0x1000, 0x10), 1));
   const uint64_t retired = domain.stats().retired;
-  IoBus<int>::Batch batch;
-  batch.Remove(Mmio(0x1000, 0x10));
-  IoBus<int>::Change change = bus.Commit(std::move(batch));
+  IoBus<int>::Transaction batch;
+  batch.Unregister(Mmio(0x1000, 0x10));
+  IoBus<int>::Publication change = bus.Publish(std::move(batch));
   ASSERT_OK(change.status());
   EXPECT_EQ(bus.generation(), 2u);  // published already
   EXPECT_EQ(domain.stats().retired, retired);
@@ -322,22 +323,22 @@ TEST(IoBusChangeTest, AFailedBatchFreesWhatItBuiltAndChangesNothing) {
   {
     IoBus<Fragile> bus(domain);
     for (int i = 0; i < 100; ++i)
-      ASSERT_OK(bus.Insert(Mmio(uint64_t(i) * 0x100, 0x10), Fragile(i)));
+      ASSERT_OK(bus.Register(Mmio(uint64_t(i) * 0x100, 0x10), Fragile(i)));
     const int live = Fragile::live;
-    IoBus<Fragile>::Batch batch;
+    IoBus<Fragile>::Transaction batch;
     for (int i = 0; i < 50; ++i)
-      batch.Insert(Mmio(0x100000 + uint64_t(i) * 0x100, 0x10), Fragile(i));
-    batch.Insert(Mmio(0x105, 0x10), Fragile(-1));  // overlaps the range at 0x100
-    IoBus<Fragile>::Change change = bus.Commit(std::move(batch));
+      batch.Register(Mmio(0x100000 + uint64_t(i) * 0x100, 0x10), Fragile(i));
+    batch.Register(Mmio(0x105, 0x10), Fragile(-1));  // overlaps the range at 0x100
+    IoBus<Fragile>::Publication change = bus.Publish(std::move(batch));
     EXPECT_THAT(change.status(), StatusIs(absl::StatusCode::kAlreadyExists));
     EXPECT_TRUE(change.inserted().empty());
     EXPECT_GT(Fragile::live, live);  // the batch's values live until the change is done
     change.Finish();
     EXPECT_EQ(Fragile::live, live);
     ReadSection section;
-    EXPECT_EQ(bus.snapshot(section).size(), 100u);
-    EXPECT_EQ(bus.snapshot(section).generation(), 100u);
-    EXPECT_OK(bus.snapshot(section).CheckInvariants());
+    EXPECT_EQ(bus.Current(section).size(), 100u);
+    EXPECT_EQ(bus.Current(section).number(), 100u);
+    EXPECT_OK(bus_internal::CheckInvariants(bus.Current(section)));
   }
   ASSERT_OK(domain.Synchronize());
   EXPECT_EQ(Fragile::live, 0);
@@ -348,22 +349,22 @@ TEST(IoBusChangeTest, AValueWhoseCopyThrowsLeavesTheBusAsItWas) {
   {
     IoBus<Fragile> bus(domain);
     for (int i = 0; i < 300; ++i)
-      ASSERT_OK(bus.Insert(Mmio(uint64_t(i) * 0x100, 0x10), Fragile(i)));
+      ASSERT_OK(bus.Register(Mmio(uint64_t(i) * 0x100, 0x10), Fragile(i)));
     const int live = Fragile::live;
-    IoBus<Fragile>::Batch batch;
-    batch.Insert(Mmio(0x100000, 0x10), Fragile(7)).Remove(Mmio(0x200, 0x10));
+    IoBus<Fragile>::Transaction batch;
+    batch.Register(Mmio(0x100000, 0x10), Fragile(7)).Remove(Mmio(0x200, 0x10));
     batch.Move(Mmio(0x300, 0x10), 0x200000);  // a move copies the value
     Fragile::throw_on_copy = true;
     EXPECT_THROW((void)bus.Apply(std::move(batch)), std::runtime_error);
     Fragile::throw_on_copy = false;
     EXPECT_EQ(Fragile::live, live);
     ReadSection section;
-    const auto& snapshot = bus.snapshot(section);
+    const auto& snapshot = bus.Current(section);
     EXPECT_EQ(snapshot.generation(), 300u);
     EXPECT_EQ(snapshot.size(), 300u);
     EXPECT_NE(snapshot.FindExact(Mmio(0x200, 0x10)), nullptr);
     EXPECT_NE(snapshot.FindExact(Mmio(0x300, 0x10)), nullptr);
-    EXPECT_OK(snapshot.CheckInvariants());
+    EXPECT_OK(bus_internal::CheckInvariants(snapshot));
   }
   ASSERT_OK(domain.Synchronize());
   EXPECT_EQ(Fragile::live, 0);

@@ -243,6 +243,21 @@ TEST_F(IoManagerTest, DestroyingAnUncommittedTransactionCancelsIt) {
   ExpectUnchanged();
 }
 
+TEST_F(IoManagerTest, AMovedFromTransactionIsEmptyAndClosed) {
+  IoManager::Transaction tx = io_.Begin();
+  ASSERT_OK(tx.Register(other_, {PioRange{0x60, 1}, PioRange{0x64, 1}}));
+  ASSERT_OK(tx.Unregister({LegacyIrq{4}}));  // nothing the bus holds: not a change
+  EXPECT_EQ(tx.size(), 1u);
+  IoManager::Transaction moved = std::move(tx);
+  EXPECT_EQ(tx.size(), 0u);  // NOLINT(bugprone-use-after-move): the state is specified
+  EXPECT_EQ(moved.size(), 1u);
+  EXPECT_THAT(tx.Commit(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  ExpectUnchanged();
+  ASSERT_OK(moved.Commit());
+  EXPECT_EQ(moved.size(), 0u);
+  EXPECT_EQ(io_.FindDevice(AddressSpace::kPio, 0x64), other_);
+}
+
 TEST_F(IoManagerTest, MoveChangesTheBaseTheDeviceSees) {
   ASSERT_OK(io_.MoveDeviceIo(MmioRange{0x1000, 0x1000}, 0x7000));
   uint8_t byte = 0;

@@ -1,0 +1,449 @@
+// bus/internal/io_bus_impl.h — how IoBus (bus/io_bus.h) is built: the lookup, the
+// transaction's recorded changes, the writer that applies them to working copies of the
+// trees, and the ledger a Publication keeps until it is finished. Included by io_bus.h
+// only; nothing here is part of the public interface.
+
+#ifndef DBS_DEVICE_BUS_INTERNAL_IO_BUS_IMPL_H_
+#define DBS_DEVICE_BUS_INTERNAL_IO_BUS_IMPL_H_
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <new>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_format.h"
+#include "absl/types/span.h"
+#include "dbs_device/bus/bus_entry.h"
+#include "dbs_device/bus/bus_range.h"
+#include "dbs_device/bus/internal/block_pool.h"
+#include "dbs_device/bus/internal/hint_cache.h"
+#include "dbs_device/bus/internal/persistent_btree.h"
+#include "dbs_device/bus/io_bus.h"
+#include "dbs_device/bus/rcu.h"
+
+namespace dbs::bus_internal {
+
+template <typename V, typename HotOf, typename TagOf>
+struct BusImpl {
+  using Bus = IoBus<V, HotOf, TagOf>;
+  using Entry = BusEntry<V>;
+  using Hot = typename Bus::Hot;
+  using Tag = typename Bus::Tag;
+  static constexpr bool kHasTag = !std::is_empty_v<Tag>;
+  using Leaf = LeafNode<Entry, Hot, Tag>;
+  using Editor = TreeEditor<Leaf>;
+  using Generation = typename Bus::Generation;
+
+  // Only IoBus makes generations.
+  struct Key {
+    explicit Key() = default;
+  };
+
+  // A transaction's changes, as recorded.
+  struct RegisterOp {
+    BusRange range;
+    V value;
+  };
+  struct UnregisterOp {
+    BusRange range;
+  };
+  struct MoveOp {
+    BusRange from;
+    uint64_t new_base;
+  };
+  using Op = std::variant<RegisterOp, UnregisterOp, MoveOp>;
+  using OpList = absl::InlinedVector<Op, 1>;
+
+  // An entry with what reclamation needs to know of it.
+  struct StoredEntry final : Entry {
+    StoredEntry(const BusRange& range, V value, uint64_t birth, uint64_t change)
+        : Entry{range, std::move(value)}, birth(birth), change(change) {}
+    uint64_t birth;   // the epoch read before the change that registered it
+    uint64_t change;  // that change's serial
+  };
+  using EntryList = absl::InlinedVector<StoredEntry*, 2>;
+  using EntryView = absl::InlinedVector<const Entry*, 2>;
+
+  // What a Publication holds until it is finished. Moving it leaves the source finished.
+  struct PublicationState {
+    PublicationState() = default;
+    PublicationState(RcuDomain* domain, OpList&& ops) : domain(domain), ops(std::move(ops)) {}
+    PublicationState(PublicationState&& other) noexcept
+        : domain(std::exchange(other.domain, nullptr)),
+          result(std::move(other.result)),
+          published(std::exchange(other.published, false)),
+          ops(std::move(other.ops)),
+          nodes(std::move(other.nodes)),
+          fresh_entries(std::move(other.fresh_entries)),
+          dropped_entries(std::move(other.dropped_entries)),
+          inserted_entries(std::move(other.inserted_entries)),
+          removed_entries(std::move(other.removed_entries)) {}
+
+    RcuDomain* domain = nullptr;  // null once finished
+    absl::Status result;
+    bool published = false;
+    OpList ops;                 // what the transaction's values left behind
+    NodeLedger nodes;           // `replaced` also holds unregistered entries
+    EntryList fresh_entries;    // created by the change
+    EntryList dropped_entries;  // created and unregistered by it
+    EntryView inserted_entries;
+    EntryView removed_entries;
+  };
+
+  static void Finish(PublicationState& state) {
+    if (state.domain == nullptr) return;
+    RcuDomain* domain = std::exchange(state.domain, nullptr);
+    // Moved out first: a deleter may run code that publishes again.
+    NodeLedger nodes = std::move(state.nodes);
+    EntryList discard =
+        state.published ? std::move(state.dropped_entries) : std::move(state.fresh_entries);
+    OpList ops = std::move(state.ops);
+    if (state.published) {
+      for (const RcuDomain::Retiree& node : nodes.dropped) node.deleter(node.object);
+      domain->RetireAll(nodes.replaced);
+    } else {
+      for (const RcuDomain::Retiree& node : nodes.fresh) node.deleter(node.object);
+    }
+    for (StoredEntry* entry : discard) delete entry;
+    ops.clear();
+  }
+
+  static RcuDomain::Retiree RetireeOf(const Entry* entry) {
+    const auto* stored = static_cast<const StoredEntry*>(entry);
+    return RcuDomain::Retiree{const_cast<StoredEntry*>(stored),
+                              [](void* p) { delete static_cast<StoredEntry*>(p); },
+                              sizeof(StoredEntry), stored->birth};
+  }
+  static RcuDomain::Retiree RetireeOf(const Generation* generation) {
+    return RcuDomain::Retiree{const_cast<Generation*>(generation), &DeleteNode<Generation>,
+                              sizeof(Generation), generation->birth_};
+  }
+
+  // Applies one transaction's changes to working copies of the current trees.
+  class Writer {
+   public:
+    Writer(PublicationState& state, const Generation* old, uint64_t serial)
+        : state_(state),
+          serial_(serial),
+          birth_(RcuDomain::CurrentEpoch()),
+          editors_{Editor(old->roots_[0], serial_, birth_, state.nodes),
+                   Editor(old->roots_[1], serial_, birth_, state.nodes)} {}
+
+    std::array<Root, kAddressSpaces> roots() const {
+      return {editors_[0].root(), editors_[1].root()};
+    }
+    uint64_t birth() const { return birth_; }
+
+    absl::Status Apply(RegisterOp& op) {
+      if (absl::Status valid = ValidateBusRange(op.range); !valid.ok()) return valid;
+      return Insert(editor_for(op.range.space), op.range, std::move(op.value));
+    }
+
+    absl::Status Apply(UnregisterOp& op) {
+      const Entry* entry = editor_for(op.range.space).EraseExact(op.range.base, op.range.last());
+      if (entry == nullptr) return NotRegistered(op.range);
+      Removed(entry);
+      return absl::OkStatus();
+    }
+
+    absl::Status Apply(MoveOp& op) {
+      Editor& editor = editor_for(op.from.space);
+      const BusRange to{op.from.space, op.new_base, op.from.size};
+      // The range may move onto addresses it covers now: it leaves first, and the new place
+      // is checked against the others only. A failure leaves the whole transaction
+      // unpublished.
+      const Entry* from = editor.EraseExact(op.from.base, op.from.last());
+      if (from == nullptr) return NotRegistered(op.from);
+      Removed(from);
+      if (absl::Status valid = ValidateBusRange(to); !valid.ok()) return valid;
+      // Readers of older generations still use `from`: the moved range gets a new entry
+      // holding a copy of the value.
+      return Insert(editor, to, from->value);
+    }
+
+   private:
+    Editor& editor_for(AddressSpace space) { return editors_[static_cast<size_t>(space)]; }
+
+    // kAlreadyExists if `range` shares an address with a range of `editor`'s tree.
+    absl::Status Insert(Editor& editor, const BusRange& range, V value) {
+      ReserveOneMore(state_.fresh_entries);  // so that recording it cannot throw
+      ReserveOneMore(state_.inserted_entries);
+      // Owned by the publication from the start: freed with it, after the bus's lock,
+      // whatever happens next.
+      auto* entry = new StoredEntry(range, std::move(value), birth_, serial_);
+      state_.fresh_entries.push_back(entry);
+      const typename Editor::Position overlap = editor.InsertUnlessOverlapping(typename Leaf::Slot{
+          range.base, {range.last(), HotOf()(entry->value)}, TagOf()(entry->value), entry});
+      if (overlap.leaf != nullptr) {
+        return absl::AlreadyExistsError(
+            absl::StrFormat("%s overlaps the registered %s", ToString(range),
+                            ToString(overlap.leaf->entries[overlap.slot]->range)));
+      }
+      state_.inserted_entries.push_back(entry);
+      return absl::OkStatus();
+    }
+
+    // `entry` left the working tree: retired with the publication if an earlier one
+    // published it, freed with it if this change created it.
+    void Removed(const Entry* entry) {
+      const auto* stored = static_cast<const StoredEntry*>(entry);
+      if (stored->change == serial_) {
+        auto& inserted = state_.inserted_entries;
+        inserted.erase(std::find(inserted.begin(), inserted.end(), entry));
+        state_.dropped_entries.push_back(const_cast<StoredEntry*>(stored));
+      } else {
+        state_.removed_entries.push_back(entry);
+        state_.nodes.replaced.push_back(RetireeOf(entry));
+      }
+    }
+
+    static absl::Status NotRegistered(const BusRange& range) {
+      return absl::NotFoundError(absl::StrFormat("%s is not registered exactly", ToString(range)));
+    }
+
+    PublicationState& state_;
+    const uint64_t serial_;
+    const uint64_t birth_;
+    std::array<Editor, kAddressSpaces> editors_;
+  };
+};
+
+// The test-only tree checker's way into a generation: declared here, defined in
+// bus/internal/persistent_btree_check.h.
+struct GenerationAccess {
+  template <typename G>
+  static absl::Status CheckInvariants(const G& generation);
+};
+
+}  // namespace dbs::bus_internal
+
+namespace dbs {
+
+// ---- IoBus ----
+
+template <typename V, typename HotOf, typename TagOf>
+IoBus<V, HotOf, TagOf>::IoBus(RcuDomain& domain)
+    : domain_(domain),
+      current_(bus_internal::NewAligned<Generation>(
+          typename Impl::Key(), std::array<bus_internal::Root, kAddressSpaces>{}, 0,
+          RcuDomain::CurrentEpoch())) {}
+
+template <typename V, typename HotOf, typename TagOf>
+IoBus<V, HotOf, TagOf>::~IoBus() {
+  const Generation* last = current_.load(std::memory_order_relaxed);
+  std::vector<RcuDomain::Retiree> all;
+  all.reserve(last->size() + 2);
+  for (const bus_internal::Root& root : last->roots_) {
+    Impl::Editor::CollectNodes(root, all);
+    Impl::Editor::ForEachLeaf(root, [&all](const typename Impl::Leaf& leaf) {
+      for (uint32_t i = 0; i < leaf.meta.count; ++i)
+        all.push_back(Impl::RetireeOf(leaf.entries[i]));
+    });
+  }
+  all.push_back(Impl::RetireeOf(last));
+  domain_.RetireAll(all);
+}
+
+template <typename V, typename HotOf, typename TagOf>
+absl::Status IoBus<V, HotOf, TagOf>::Register(const BusRange& range, V value) {
+  Transaction transaction;
+  transaction.Register(range, std::move(value));
+  return Apply(std::move(transaction));
+}
+
+template <typename V, typename HotOf, typename TagOf>
+absl::Status IoBus<V, HotOf, TagOf>::Unregister(const BusRange& range) {
+  Transaction transaction;
+  transaction.Unregister(range);
+  return Apply(std::move(transaction));
+}
+
+template <typename V, typename HotOf, typename TagOf>
+absl::Status IoBus<V, HotOf, TagOf>::Move(const BusRange& from, uint64_t new_base) {
+  Transaction transaction;
+  transaction.Move(from, new_base);
+  return Apply(std::move(transaction));
+}
+
+template <typename V, typename HotOf, typename TagOf>
+absl::Status IoBus<V, HotOf, TagOf>::Apply(Transaction transaction) {
+  Publication publication = Publish(std::move(transaction));
+  publication.Finish();
+  return publication.status();
+}
+
+template <typename V, typename HotOf, typename TagOf>
+auto IoBus<V, HotOf, TagOf>::Commit(Transaction transaction) -> Publication {
+  return Publish(std::move(transaction));
+}
+
+template <typename V, typename HotOf, typename TagOf>
+auto IoBus<V, HotOf, TagOf>::Publish(Transaction transaction) -> Publication {
+  // Whatever is left of the transaction's values dies with the publication.
+  Publication publication(&domain_, std::move(transaction.ops_));
+  typename Impl::PublicationState& state = publication;
+  if (state.ops.empty()) return publication;
+  internal::MutexLock lock(&mu_);
+  const Generation* old = current_.load(std::memory_order_relaxed);
+  typename Impl::Writer writer(state, old, ++change_serial_);
+  const size_t n = state.ops.size();
+  for (size_t i = 0; i < n; ++i) {
+    absl::Status status =
+        std::visit([&writer](auto& op) { return writer.Apply(op); }, state.ops[i]);
+    if (!status.ok()) {
+      state.result = n == 1
+                         ? status
+                         : absl::Status(status.code(), absl::StrFormat("operation %zu of %zu: %s",
+                                                                       i + 1, n, status.message()));
+      state.inserted_entries.clear();
+      state.removed_entries.clear();
+      return publication;
+    }
+  }
+  Impl::Editor::PadFresh(state.nodes);
+  auto* next = bus_internal::NewAligned<Generation>(typename Impl::Key(), writer.roots(),
+                                                    old->number_ + 1, writer.birth());
+  state.nodes.replaced.push_back(Impl::RetireeOf(old));
+  current_.store(next, std::memory_order_release);
+  state.published = true;
+  return publication;
+}
+
+template <typename V, typename HotOf, typename TagOf>
+uint64_t IoBus<V, HotOf, TagOf>::generation() const {
+  ReadSection section;
+  return Current(section).number();
+}
+
+// ---- Generation ----
+
+template <typename V, typename HotOf, typename TagOf>
+IoBus<V, HotOf, TagOf>::Generation::Generation(
+    typename Impl::Key, const std::array<bus_internal::Root, kAddressSpaces>& roots,
+    uint64_t number, uint64_t birth)
+    : birth_(birth),
+      id_(bus_internal::g_next_generation_id.fetch_add(1, std::memory_order_relaxed)),
+      roots_(roots),
+      number_(number) {}
+
+template <typename V, typename HotOf, typename TagOf>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline auto IoBus<V, HotOf, TagOf>::Generation::Find(
+    AddressSpace space, uint64_t address, uint64_t length) const -> LookupResult {
+  LookupResult out;
+  if (ABSL_PREDICT_FALSE(length == 0)) {
+    out.outcome = LookupOutcome::kZeroLength;
+    return out;
+  }
+  bus_internal::Hint& hint = bus_internal::HintFor(space, address);
+  const Leaf* leaf;
+  uint32_t i;
+  uint64_t base, last;
+  // The hint holds iff it is of this generation and base <= address <= last (one unsigned
+  // comparison).
+  if (hint.generation_id == id_ && address - hint.base <= hint.last - hint.base) {
+    leaf = static_cast<const Leaf*>(hint.leaf);
+    i = hint.slot;
+    base = hint.base;
+    last = hint.last;
+  } else {
+    const bus_internal::Root& root = roots_[static_cast<size_t>(space)];
+    if (ABSL_PREDICT_FALSE(root.node == nullptr)) return out;
+    const bus_internal::LeafSlot<Leaf> found = bus_internal::FindSlot<Leaf>(root, address);
+    leaf = found.leaf;
+    i = found.slot;
+    base = leaf->bases[i];
+    last = leaf->records[i].last;
+    if (ABSL_PREDICT_FALSE(base > address)) return out;
+    if (ABSL_PREDICT_FALSE(address > last)) return out;
+    hint = bus_internal::Hint{id_, base, last, leaf, i};
+  }
+  out.entry = leaf->entries[i];     // a separate array: a dispatch that needs only `hot`
+  out.hot = &leaf->records[i].hot;  // never loads it
+  if constexpr (Impl::kHasTag) out.tag = &leaf->tags.values[i];
+  out.offset = address - base;
+  // Inside [address, last]: the access fits iff length - 1 <= last - address.
+  out.outcome = length - 1 <= last - address ? LookupOutcome::kHit : LookupOutcome::kPastEnd;
+  return out;
+}
+
+template <typename V, typename HotOf, typename TagOf>
+auto IoBus<V, HotOf, TagOf>::Generation::Lookup(AddressSpace space, uint64_t address,
+                                                uint64_t length) const
+    -> absl::StatusOr<LookupResult> {
+  LookupResult hit = Find(space, address, length);
+  if (hit.ok()) return hit;
+  return LookupError(hit.outcome, space, address, length,
+                     hit.entry != nullptr ? &hit.entry->range : nullptr);
+}
+
+template <typename V, typename HotOf, typename TagOf>
+auto IoBus<V, HotOf, TagOf>::Generation::FindExact(const BusRange& range) const -> const Entry* {
+  const bus_internal::Root& root = roots_[static_cast<size_t>(range.space)];
+  if (root.node == nullptr) return nullptr;
+  const auto [leaf, i] = bus_internal::FindSlot<Leaf>(root, range.base);
+  if (leaf->bases[i] != range.base) return nullptr;
+  return leaf->entries[i]->range.size == range.size ? leaf->entries[i] : nullptr;
+}
+
+template <typename V, typename HotOf, typename TagOf>
+template <typename F>
+void IoBus<V, HotOf, TagOf>::Generation::ForEach(AddressSpace space, F&& f) const {
+  Impl::Editor::ForEachLeaf(roots_[static_cast<size_t>(space)], [&f](const Leaf& leaf) {
+    for (uint32_t i = 0; i < leaf.meta.count; ++i) f(*leaf.entries[i]);
+  });
+}
+
+// ---- Transaction ----
+
+template <typename V, typename HotOf, typename TagOf>
+auto IoBus<V, HotOf, TagOf>::Transaction::Register(const BusRange& range, V value) -> Transaction& {
+  ops_.push_back(typename Impl::RegisterOp{range, std::move(value)});
+  return *this;
+}
+
+template <typename V, typename HotOf, typename TagOf>
+auto IoBus<V, HotOf, TagOf>::Transaction::Unregister(const BusRange& range) -> Transaction& {
+  ops_.push_back(typename Impl::UnregisterOp{range});
+  return *this;
+}
+
+template <typename V, typename HotOf, typename TagOf>
+auto IoBus<V, HotOf, TagOf>::Transaction::Move(const BusRange& from, uint64_t new_base)
+    -> Transaction& {
+  ops_.push_back(typename Impl::MoveOp{from, new_base});
+  return *this;
+}
+
+template <typename V, typename HotOf, typename TagOf>
+template <typename F>
+void IoBus<V, HotOf, TagOf>::Transaction::ForEachValue(F&& f) {
+  for (typename Impl::Op& op : ops_) {
+    if (auto* registration = std::get_if<typename Impl::RegisterOp>(&op)) f(registration->value);
+  }
+}
+
+// ---- Publication ----
+
+template <typename V, typename HotOf, typename TagOf>
+auto IoBus<V, HotOf, TagOf>::Publication::operator=(Publication&& other) noexcept -> Publication& {
+  // By reconstruction: the transaction's values need not be assignable.
+  if (this != &other) {
+    this->~Publication();
+    new (this) Publication(std::move(other));
+  }
+  return *this;
+}
+
+}  // namespace dbs
+
+#endif  // DBS_DEVICE_BUS_INTERNAL_IO_BUS_IMPL_H_
