@@ -23,6 +23,7 @@
 #include "dbs_device/devices/dummy.h"
 #include "dbs_device/devices/serial16550.h"
 #include "dbs_device/manager/device_manager.h"
+#include "dbs_device/manager/device_model.h"
 #include "dbs_device/manager/managed_device.h"
 #include "dbs_device/manager/snapshot.h"
 
@@ -30,12 +31,6 @@ namespace dbs {
 namespace {
 
 constexpr int64_t kDeviceCounts[] = {64, 4096};
-
-struct Stack {
-  ResourceManager resources = ResourceManager::X86Defaults();
-  IoManager io;
-  DeviceManager devices{resources, io};
-};
 
 std::shared_ptr<Device> MakeDevice(int i) {
   if (i % 2 == 0) {
@@ -48,9 +43,9 @@ std::shared_ptr<Device> MakeDevice(int i) {
       std::vector<ResourceConstraint>{MmioConstraint{0x1000}, PciMsixIrqConstraint{1}});
 }
 
-void Populate(Stack& s, int64_t n) {
+void Populate(DeviceModel& s, int64_t n) {
   for (int i = 0; i < n; ++i) {
-    if (!s.devices.AddDevice(MakeDevice(i)).ok()) std::abort();
+    if (!s.devices().AddDevice(MakeDevice(i)).ok()) std::abort();
   }
 }
 
@@ -65,17 +60,17 @@ const DeviceFactory& Factory() {
 }
 
 std::string SnapshotOf(int64_t n) {
-  Stack s;
+  DeviceModel s;
   Populate(s, n);
-  return *s.devices.Snapshot();
+  return *s.devices().Snapshot();
 }
 
 void BM_Snapshot(benchmark::State& state) {
-  Stack s;
+  DeviceModel s;
   Populate(s, state.range(0));
   size_t bytes = 0;
   for (auto _ : state) {
-    absl::StatusOr<std::string> saved = s.devices.Snapshot();
+    absl::StatusOr<std::string> saved = s.devices().Snapshot();
     if (!saved.ok()) state.SkipWithError("snapshot failed");
     bytes = saved->size();
     benchmark::DoNotOptimize(saved);
@@ -88,9 +83,9 @@ void BM_Restore(benchmark::State& state) {
   const std::string saved = SnapshotOf(state.range(0));
   for (auto _ : state) {
     state.PauseTiming();
-    auto target = std::make_unique<Stack>();
+    auto target = std::make_unique<DeviceModel>();
     state.ResumeTiming();
-    if (!target->devices.Restore(saved, Factory()).ok()) state.SkipWithError("restore failed");
+    if (!target->devices().Restore(saved, Factory()).ok()) state.SkipWithError("restore failed");
     state.PauseTiming();
     target.reset();
     state.ResumeTiming();
@@ -109,12 +104,12 @@ void BM_Decode(benchmark::State& state) {
 void BM_AddOneByOne(benchmark::State& state) {
   for (auto _ : state) {
     state.PauseTiming();
-    auto target = std::make_unique<Stack>();
+    auto target = std::make_unique<DeviceModel>();
     std::vector<std::shared_ptr<Device>> devices;
     for (int i = 0; i < state.range(0); ++i) devices.push_back(MakeDevice(i));
     state.ResumeTiming();
     for (auto& d : devices) {
-      if (!target->devices.AddDevice(std::move(d)).ok()) state.SkipWithError("add failed");
+      if (!target->devices().AddDevice(std::move(d)).ok()) state.SkipWithError("add failed");
     }
     state.PauseTiming();
     target.reset();

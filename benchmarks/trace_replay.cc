@@ -35,7 +35,7 @@
 #include "dbs_device/manager/device_manager.h"
 #include "dbs_device/manager/managed_device.h"
 #include "dbs_device/resources/resource_manager.h"
-#include "dbs_device/tests/data/boot_trace.h"
+#include "dbs_device/testing/boot_trace.h"
 
 namespace dbs::bench {
 namespace {
@@ -401,8 +401,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (trace_path.empty()) {
-    trace_path = trace::RunfilePath("tests/data/traces/pc.trace.gz");
-    map_path = trace::RunfilePath("tests/data/traces/pc.devmap");
+    trace_path = trace::RunfilePath("testing/traces/pc.trace.gz");
+    map_path = trace::RunfilePath("testing/traces/pc.devmap");
   }
   absl::StatusOr<std::vector<trace::Access>> accesses = trace::LoadTrace(trace_path);
   absl::StatusOr<trace::DeviceMap> map = trace::LoadDeviceMap(map_path);

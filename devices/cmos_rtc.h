@@ -21,7 +21,7 @@
 // boundary, an alarm time, or a periodic-interrupt period since the previous access; this
 // device drives no interrupt line, so a guest sees them by polling register C. PF is raised
 // only while PIE is set: the datasheet sets it regardless, but QEMU, whose answers a real
-// Linux boot recorded (tests/data/traces), does not, and Linux's probe reads register C.
+// Linux boot recorded (testing/traces), does not, and Linux's probe reads register C.
 //
 // THE CLOCK (`clock`) is called on the thread that made the access (a vCPU thread, inside
 // IoManager's read section) while the wrapper's device mutex is held: it must not access

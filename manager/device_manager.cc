@@ -49,6 +49,27 @@ std::string Join(const DeviceResources& resources) {
 DeviceManager::DeviceManager(ResourceManager& resources, IoManager& io)
     : resources_(resources), io_(io) {}
 
+DeviceManager::~DeviceManager() {
+  absl::btree_map<DeviceId, Placed> placed;
+  {
+    internal::MutexLock lock(&mu_);
+    placed.swap(devices_);
+  }
+  if (placed.empty()) return;
+  // One publication for every range; if someone unregistered a range behind our back,
+  // each device's ranges go on their own and what is no longer registered is skipped.
+  IoManager::Transaction tx = io_.Begin();
+  for (const auto& [id, device] : placed) (void)tx.Unregister(device.registered);
+  if (!tx.Commit().ok()) {
+    for (const auto& [id, device] : placed) (void)io_.UnregisterDeviceIo(device.registered);
+  }
+  // Inside a dispatch the wait would be for itself: the resources are freed at once, and
+  // the devices die when the IoManager's generations naming them are reclaimed.
+  if (!ReadSection::InSection()) (void)io_.Synchronize();
+  for (const auto& [id, device] : placed) (void)resources_.FreeDeviceResources(device.allocated);
+  // `placed` goes here, with no lock held.
+}
+
 absl::StatusOr<DeviceId> DeviceManager::AddDevice(std::shared_ptr<Device> device) {
   if (device == nullptr) return absl::InvalidArgumentError("cannot add a null device");
   // The device's hooks run with no lock of ours held: they may call this manager, and if

@@ -59,6 +59,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -101,6 +102,9 @@ class DeviceManager {
   // Both must outlive the DeviceManager.
   DeviceManager(ResourceManager& resources, IoManager& io);
   DeviceManager(ResourceManager* resources, IoManager* io) : DeviceManager(*resources, *io) {}
+  // Removes every device it placed: their ranges leave the IoManager in one publication,
+  // then (outside a dispatch) a grace period, then their resources go back.
+  ~DeviceManager();
   DeviceManager(const DeviceManager&) = delete;
   DeviceManager& operator=(const DeviceManager&) = delete;
 
@@ -108,6 +112,15 @@ class DeviceManager {
   // kUnavailable while a Restore of this manager is under way.
   [[nodiscard]] absl::StatusOr<DeviceId> AddDevice(std::shared_ptr<Device> device)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // A device model that is not a Device: says which wrapper makes it one.
+  template <typename T>
+  requires(!std::is_convertible_v<T*, Device*>) absl::StatusOr<DeviceId> AddDevice(
+      std::shared_ptr<T>) {
+    static_assert(std::is_convertible_v<T*, Device*>,
+                  "AddDevice takes a Device: wrap a device model in ManagedDevice<T> "
+                  "(manager/managed_device.h), e.g. MakeManaged<T>(args...)");
+    return absl::InternalError("unreachable");
+  }
 
   // Unregisters `id`, waits until no dispatch can still reach it, frees its resources.
   // kNotFound for an unknown id; kFailedPrecondition from inside a dispatch.

@@ -43,6 +43,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "absl/base/attributes.h"
@@ -87,6 +88,15 @@ class IoManager {
   [[nodiscard]] absl::Status RegisterDeviceIo(std::shared_ptr<DeviceIo> device,
                                               absl::Span<const Resource> resources)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // A device model that is not a DeviceIo: says which wrapper makes it one.
+  template <typename T>
+  requires(!std::is_convertible_v<T*, DeviceIo*>) absl::Status
+      RegisterDeviceIo(std::shared_ptr<T>, absl::Span<const Resource>) {
+    static_assert(std::is_convertible_v<T*, DeviceIo*>,
+                  "RegisterDeviceIo takes a DeviceIo: wrap a DeviceIoMut in MutexDevice<T> "
+                  "(device/mutex_device.h), or place it with DeviceManager as ManagedDevice<T>");
+    return absl::InternalError("unreachable");
+  }
   // Unregisters every PIO/MMIO range of `resources`, each registered exactly, or none.
   [[nodiscard]] absl::Status UnregisterDeviceIo(absl::Span<const Resource> resources)
       ABSL_LOCKS_EXCLUDED(mu_);

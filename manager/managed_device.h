@@ -2,6 +2,7 @@
 //
 //   auto uart = std::make_shared<dbs::ManagedDevice<dbs::Serial16550>>(
 //       "ttyS0", dbs::Serial16550::Constraints(0x3f8, 4), output, irq);
+//   auto uart = dbs::MakeManaged<dbs::Serial16550>(output, irq);   // kKind, Constraints()
 //   absl::StatusOr<dbs::DeviceId> id = devices.AddDevice(uart);
 //   uart->WithLock([&](dbs::Serial16550& s) { s.EnqueueInput(bytes); });
 //
@@ -100,6 +101,21 @@ class ManagedDevice : public device_internal::LockedDevice<Device, T> {
   const std::vector<ResourceConstraint> constraints_;
   std::function<void()> on_resume_;
 };
+
+// A ManagedDevice<T> named T::kKind and placed by T::Constraints() (the devices of
+// devices/ have both), T constructed from `args`:
+//
+//   absl::StatusOr<dbs::DeviceId> id =
+//       model.devices().AddDevice(dbs::MakeManaged<dbs::I8042>(reset));
+template <typename T, typename... Args>
+requires requires {
+  { T::kKind } -> std::convertible_to<absl::string_view>;
+  { T::Constraints() } -> std::convertible_to<std::vector<ResourceConstraint>>;
+}
+std::shared_ptr<ManagedDevice<T>> MakeManaged(Args&&... args) {
+  return std::make_shared<ManagedDevice<T>>(std::string(T::kKind), T::Constraints(),
+                                            std::forward<Args>(args)...);
+}
 
 // The DeviceFactory restorer of ManagedDevice<T>: T(decoded state, args...). The arguments
 // (the outside world: callbacks, clocks) are copied into the restorer.

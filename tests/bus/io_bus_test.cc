@@ -10,7 +10,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "dbs_device/tests/testing/status_matchers.h"
+#include "dbs_device/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -16,7 +16,7 @@
 
 #include "dbs_device/bus/internal/persistent_btree_check.h"
 #include "dbs_device/bus/io_bus.h"
-#include "dbs_device/tests/testing/status_matchers.h"
+#include "dbs_device/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -6,7 +6,7 @@
 
 #include "dbs_device/manager/device_manager.h"
 #include "dbs_device/manager/managed_device.h"
-#include "dbs_device/tests/testing/status_matchers.h"
+#include "dbs_device/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

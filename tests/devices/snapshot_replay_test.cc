@@ -14,9 +14,10 @@
 #include "dbs_device/devices/i8042.h"
 #include "dbs_device/devices/serial16550.h"
 #include "dbs_device/manager/device_manager.h"
+#include "dbs_device/manager/device_model.h"
 #include "dbs_device/manager/managed_device.h"
-#include "dbs_device/tests/data/boot_trace.h"
-#include "dbs_device/tests/testing/status_matchers.h"
+#include "dbs_device/testing/boot_trace.h"
+#include "dbs_device/testing/status_matchers.h"
 #include "gtest/gtest.h"
 
 namespace dbs {
@@ -33,12 +34,6 @@ struct World {
   absl::Time Now() const { return clock.At(line); }
 };
 
-struct Stack {
-  ResourceManager resources = ResourceManager::X86Defaults();
-  IoManager io;
-  DeviceManager devices{resources, io};
-};
-
 DeviceFactory FactoryFor(World& world) {
   DeviceFactory factory;
   EXPECT_OK(factory.Register(Serial16550::kKind, RestoreManaged<Serial16550>([&world](uint8_t b) {
@@ -52,24 +47,24 @@ DeviceFactory FactoryFor(World& world) {
 
 TEST(SnapshotReplayTest, TheBootReadsWhatQemuAnsweredAcrossARestoreEveryThousandAccesses) {
   absl::StatusOr<std::vector<trace::Access>> accesses =
-      trace::LoadTrace(trace::RunfilePath("tests/data/traces/pc.trace.gz"));
+      trace::LoadTrace(trace::RunfilePath("testing/traces/pc.trace.gz"));
   ASSERT_OK(accesses.status());
   std::optional<trace::RecordedClock> clock = trace::InferRtcClock(*accesses);
   ASSERT_TRUE(clock.has_value());
   World world{.clock = *clock};
   const DeviceFactory factory = FactoryFor(world);
 
-  auto stack = std::make_unique<Stack>();
-  ASSERT_OK(stack->devices
+  auto stack = std::make_unique<DeviceModel>();
+  ASSERT_OK(stack->devices()
                 .AddDevice(std::make_shared<ManagedDevice<Serial16550>>(
                     "ttyS0", Serial16550::Constraints(),
                     [&world](uint8_t b) { world.console.push_back(char(b)); }))
                 .status());
-  ASSERT_OK(stack->devices
+  ASSERT_OK(stack->devices()
                 .AddDevice(std::make_shared<ManagedDevice<I8042>>("i8042", I8042::Constraints(),
                                                                   [&world] { ++world.resets; }))
                 .status());
-  ASSERT_OK(stack->devices
+  ASSERT_OK(stack->devices()
                 .AddDevice(std::make_shared<ManagedDevice<CmosRtc>>(
                     "rtc", CmosRtc::Constraints(),
                     std::function<absl::Time()>([&world] { return world.Now(); })))
@@ -90,9 +85,9 @@ TEST(SnapshotReplayTest, TheBootReadsWhatQemuAnsweredAcrossARestoreEveryThousand
     std::vector<uint8_t> bytes = trace::ValueBytes(a.value, a.size);
     const auto port = static_cast<uint16_t>(a.address);
     if (a.write) {
-      ASSERT_OK(stack->io.PioWrite(port, bytes)) << "line " << a.line;
+      ASSERT_OK(stack->io().PioWrite(port, bytes)) << "line " << a.line;
     } else {
-      ASSERT_OK(stack->io.PioRead(port, absl::MakeSpan(bytes))) << "line " << a.line;
+      ASSERT_OK(stack->io().PioRead(port, absl::MakeSpan(bytes))) << "line " << a.line;
       ++reads[device];
       if (trace::BytesValue(bytes) != a.value) {
         ++mismatches[device];
@@ -101,12 +96,12 @@ TEST(SnapshotReplayTest, TheBootReadsWhatQemuAnsweredAcrossARestoreEveryThousand
       }
     }
     if (++replayed % kSnapshotEvery == 0) {
-      absl::StatusOr<std::string> saved = stack->devices.Snapshot();
+      absl::StatusOr<std::string> saved = stack->devices().Snapshot();
       ASSERT_OK(saved.status());
       snapshot_bytes = saved->size();
       stack.reset();  // every manager and device of the old stack is gone
-      stack = std::make_unique<Stack>();
-      ASSERT_OK(stack->devices.Restore(*saved, factory));
+      stack = std::make_unique<DeviceModel>();
+      ASSERT_OK(stack->devices().Restore(*saved, factory));
       ++restores;
     }
   }
@@ -125,7 +120,7 @@ TEST(SnapshotReplayTest, TheBootReadsWhatQemuAnsweredAcrossARestoreEveryThousand
   EXPECT_GT(reads["rtc"], 70u);
   EXPECT_EQ(mismatches["serial"] + mismatches["i8042"] + mismatches["rtc"], 0u);
   EXPECT_EQ(world.resets, 1) << "the kernel's final 0xfe must request a reset";
-  const std::string expected = trace::ReadRunfile("tests/data/traces/pc.console.log");
+  const std::string expected = trace::ReadRunfile("testing/traces/pc.console.log");
   ASSERT_EQ(expected.size(), 23384u);
   EXPECT_TRUE(world.console == expected) << "the console differs from pc.console.log";
 }

@@ -16,16 +16,16 @@
 #include "dbs_device/devices/i8042.h"
 #include "dbs_device/devices/serial16550.h"
 #include "dbs_device/manager/io_manager.h"
-#include "dbs_device/tests/data/boot_trace.h"
-#include "dbs_device/tests/testing/status_matchers.h"
+#include "dbs_device/testing/boot_trace.h"
+#include "dbs_device/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace dbs {
 namespace {
 
-constexpr char kTrace[] = "tests/data/traces/pc.trace.gz";
-constexpr char kConsole[] = "tests/data/traces/pc.console.log";
+constexpr char kTrace[] = "testing/traces/pc.trace.gz";
+constexpr char kConsole[] = "testing/traces/pc.console.log";
 
 const std::vector<trace::Access>& Trace() {
   static const auto* const accesses = [] {

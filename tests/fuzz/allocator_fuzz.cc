@@ -11,8 +11,8 @@
 #include "dbs_device/resources/allocator.h"
 #include "dbs_device/resources/resource_manager.h"
 #define DBS_FUZZ_TARGET "allocator_fuzz"
+#include "dbs_device/testing/bitmap_allocator_model.h"
 #include "dbs_device/tests/fuzz/fuzz_input.h"
-#include "dbs_device/tests/testing/bitmap_allocator_model.h"
 
 namespace dbs::fuzz {
 namespace {

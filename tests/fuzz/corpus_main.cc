@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "dbs_device/tests/data/boot_trace.h"
+#include "dbs_device/testing/boot_trace.h"
 #include "dbs_device/tests/fuzz/fuzz_input.h"
 
 int main(int argc, char** argv) {

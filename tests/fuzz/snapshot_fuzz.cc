@@ -19,6 +19,7 @@
 #include "dbs_device/devices/i8042.h"
 #include "dbs_device/devices/serial16550.h"
 #include "dbs_device/manager/device_manager.h"
+#include "dbs_device/manager/device_model.h"
 #include "dbs_device/manager/managed_device.h"
 #include "dbs_device/manager/snapshot.h"
 #define DBS_FUZZ_TARGET "snapshot_fuzz"
@@ -28,12 +29,6 @@ namespace dbs::fuzz {
 namespace {
 
 absl::Time Clock() { return absl::FromUnixSeconds(1'800'000'000); }
-
-struct Stack {
-  ResourceManager resources = ResourceManager::X86Defaults();
-  IoManager io;
-  DeviceManager devices{resources, io};
-};
 
 DeviceFactory MakeFactory() {
   DeviceFactory f;
@@ -47,24 +42,24 @@ DeviceFactory MakeFactory() {
 // A real snapshot: every device kind, several resource kinds, a shared IRQ, state in flight.
 const std::string& RealSnapshot() {
   static const std::string* const bytes = [] {
-    Stack s;
+    DeviceModel s;
     auto uart = std::make_shared<ManagedDevice<Serial16550>>("ttyS0", Serial16550::Constraints(),
                                                              [](uint8_t) {});
-    (void)s.devices.AddDevice(uart);
+    (void)s.devices().AddDevice(uart);
     uart->WithLock([](Serial16550& d) { d.EnqueueInput(std::vector<uint8_t>{1, 2, 3}); });
-    (void)s.devices.AddDevice(
+    (void)s.devices().AddDevice(
         std::make_shared<ManagedDevice<I8042>>("i8042", I8042::Constraints(), [] {}));
-    (void)s.devices.AddDevice(
+    (void)s.devices().AddDevice(
         std::make_shared<ManagedDevice<CmosRtc>>("rtc", CmosRtc::Constraints(), &Clock));
     for (int i = 0; i < 2; ++i) {
-      (void)s.devices.AddDevice(std::make_shared<ManagedDevice<DummyDevice>>(
+      (void)s.devices().AddDevice(std::make_shared<ManagedDevice<DummyDevice>>(
           "dummy",
           std::vector<ResourceConstraint>{PioConstraint{8}, MmioConstraint{0x1000},
                                           LegacyIrqConstraint{10, true}, PciMsiIrqConstraint{2},
                                           KvmMemSlotConstraint{2}},
           std::function<uint8_t(uint64_t)>{}, true));
     }
-    absl::StatusOr<std::string> saved = s.devices.Snapshot();
+    absl::StatusOr<std::string> saved = s.devices().Snapshot();
     if (!saved.ok()) std::abort();
     return new std::string(*std::move(saved));
   }();
@@ -101,14 +96,14 @@ struct Observed {
   bool operator==(const Observed&) const = default;
 };
 
-Observed Observe(Stack& s) {
-  Observed o{s.devices.DeviceIds(), s.io.range_count(), s.io.generation(), {}};
-  absl::StatusOr<DeviceResources> got = s.resources.AllocateDeviceResources(
+Observed Observe(DeviceModel& s) {
+  Observed o{s.devices().DeviceIds(), s.io().range_count(), s.io().generation(), {}};
+  absl::StatusOr<DeviceResources> got = s.resources().AllocateDeviceResources(
       {PioConstraint{8}, MmioConstraint{0x1000}, LegacyIrqConstraint{}, PciMsixIrqConstraint{2},
        KvmMemSlotConstraint{1}, LegacyIrqConstraint{10, true}, MemConstraint{0x1000}});
   if (got.ok()) {
     o.probe.assign(got->begin(), got->end());
-    DBS_FUZZ_CHECK(s.resources.FreeDeviceResources(*got).ok(), "probe freed");
+    DBS_FUZZ_CHECK(s.resources().FreeDeviceResources(*got).ok(), "probe freed");
   }
   return o;
 }
@@ -132,37 +127,38 @@ void RunOne(FuzzInput& in) {
   }
 
   static const DeviceFactory* const factory = new DeviceFactory(MakeFactory());
-  Stack target;
+  DeviceModel target;
   // Something of the VMM's own is there already.
   DBS_FUZZ_CHECK(
-      target.io.RegisterDeviceIo(std::make_shared<MutexDevice<DummyDevice>>(), {PioRange{0x80, 1}})
+      target.io()
+          .RegisterDeviceIo(std::make_shared<MutexDevice<DummyDevice>>(), {PioRange{0x80, 1}})
           .ok(),
       "setup");
   const Observed before = Observe(target);
-  const absl::Status status = target.devices.Restore(bytes, *factory);
+  const absl::Status status = target.devices().Restore(bytes, *factory);
   const absl::StatusOr<DeviceManagerSnapshot> decoded = DecodeDeviceManagerSnapshot(bytes);
   if (!status.ok()) {
     DBS_FUZZ_CHECK(Observe(target) == before, "a refused restore changed the target");
     return;
   }
   DBS_FUZZ_CHECK(decoded.ok(), "a restore accepted what does not decode");
-  DBS_FUZZ_CHECK(target.devices.device_count() == decoded->devices.size(), "device count");
+  DBS_FUZZ_CHECK(target.devices().device_count() == decoded->devices.size(), "device count");
   for (const DeviceRecord& d : decoded->devices) {
-    absl::StatusOr<DeviceResources> got = target.devices.GetResources(d.id);
+    absl::StatusOr<DeviceResources> got = target.devices().GetResources(d.id);
     DBS_FUZZ_CHECK(got.ok() && *got == d.allocated, "the resources placed");
     for (const Resource& r : d.registered) {
       uint8_t data[4] = {};
       if (const auto* pio = std::get_if<PioRange>(&r)) {
         const uint16_t port = pio->base.raw_value();
-        DBS_FUZZ_CHECK(target.io.PioRead(port, absl::MakeSpan(data, 1)).ok(), "PIO answered");
-        (void)target.io.PioWrite(port, absl::MakeConstSpan(data, 1));
+        DBS_FUZZ_CHECK(target.io().PioRead(port, absl::MakeSpan(data, 1)).ok(), "PIO answered");
+        (void)target.io().PioWrite(port, absl::MakeConstSpan(data, 1));
       } else if (const auto* mmio = std::get_if<MmioRange>(&r)) {
-        DBS_FUZZ_CHECK(target.io.MmioRead(mmio->base.raw_value(), absl::MakeSpan(data, 1)).ok(),
+        DBS_FUZZ_CHECK(target.io().MmioRead(mmio->base.raw_value(), absl::MakeSpan(data, 1)).ok(),
                        "MMIO answered");
       }
     }
   }
-  absl::StatusOr<std::string> again = target.devices.Snapshot();
+  absl::StatusOr<std::string> again = target.devices().Snapshot();
   DBS_FUZZ_CHECK(again.ok(), "a restored manager can be saved");
   absl::StatusOr<DeviceManagerSnapshot> redecoded = DecodeDeviceManagerSnapshot(*again);
   DBS_FUZZ_CHECK(redecoded.ok() && redecoded->devices.size() == decoded->devices.size(),
@@ -175,8 +171,8 @@ void RunOne(FuzzInput& in) {
                        a.shared_legacy_irq == b.shared_legacy_irq,
                    "the saved placement is the restored one");
   }
-  for (DeviceId id : target.devices.DeviceIds()) {
-    DBS_FUZZ_CHECK(target.devices.RemoveDevice(id).ok(), "remove a restored device");
+  for (DeviceId id : target.devices().DeviceIds()) {
+    DBS_FUZZ_CHECK(target.devices().RemoveDevice(id).ok(), "remove a restored device");
   }
   Observed after = Observe(target);
   after.generation = before.generation;  // restore and removals published

@@ -8,8 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "dbs_device/testing/status_matchers.h"
 #include "dbs_device/tests/manager/recording_device.h"
-#include "dbs_device/tests/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -16,7 +16,7 @@
 #include "dbs_device/manager/device_manager.h"
 #include "dbs_device/manager/managed_device.h"
 #include "dbs_device/manager/snapshot.h"
-#include "dbs_device/tests/testing/status_matchers.h"
+#include "dbs_device/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/manager/next_version.pb.h"

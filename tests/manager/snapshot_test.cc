@@ -17,9 +17,10 @@
 #include "dbs_device/devices/i8042.h"
 #include "dbs_device/devices/serial16550.h"
 #include "dbs_device/manager/device_manager.h"
+#include "dbs_device/manager/device_model.h"
 #include "dbs_device/manager/managed_device.h"
 #include "dbs_device/manager/snapshot.h"
-#include "dbs_device/tests/testing/status_matchers.h"
+#include "dbs_device/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -36,10 +37,7 @@ absl::Time FixedClock() { return absl::FromUnixSeconds(1'800'000'000); }
 
 // A ResourceManager, an IoManager and a DeviceManager over them, with the outside world of
 // the devices recorded.
-struct Stack {
-  ResourceManager resources = ResourceManager::X86Defaults();
-  IoManager io;
-  DeviceManager devices{resources, io};
+struct Stack : DeviceModel {
   std::string uart_output;
   std::vector<bool> uart_irq;
   int resets = 0;
@@ -71,31 +69,32 @@ void Populate(Stack& s) {
       "ttyS0", Serial16550::Constraints(serial16550::kCom1, serial16550::kCom1Irq),
       [&s](uint8_t b) { s.uart_output.push_back(char(b)); },
       [&s](bool level) { s.uart_irq.push_back(level); });
-  ASSERT_OK(s.devices.AddDevice(uart).status());
-  ASSERT_OK(s.io.PioWrite(serial16550::kCom1 + 2, std::vector<uint8_t>{0x01}));  // FIFOs on
-  ASSERT_OK(s.io.PioWrite(serial16550::kCom1 + 1, std::vector<uint8_t>{0x01}));  // IER: RDA
+  ASSERT_OK(s.devices().AddDevice(uart).status());
+  ASSERT_OK(s.io().PioWrite(serial16550::kCom1 + 2, std::vector<uint8_t>{0x01}));  // FIFOs on
+  ASSERT_OK(s.io().PioWrite(serial16550::kCom1 + 1, std::vector<uint8_t>{0x01}));  // IER: RDA
   uart->WithLock([](Serial16550& d) { d.EnqueueInput(std::vector<uint8_t>{'o', 'k'}); });
   auto kbc =
       std::make_shared<ManagedDevice<I8042>>("i8042", I8042::Constraints(), [&s] { ++s.resets; });
-  ASSERT_OK(s.devices.AddDevice(kbc).status());
+  ASSERT_OK(s.devices().AddDevice(kbc).status());
   kbc->WithLock([](I8042& d) { d.EnqueueScancodes(std::vector<uint8_t>{0x1c, 0x9c}); });
-  ASSERT_OK(s.devices
+  ASSERT_OK(s.devices()
                 .AddDevice(std::make_shared<ManagedDevice<CmosRtc>>("rtc", CmosRtc::Constraints(),
                                                                     &FixedClock))
                 .status());
-  absl::StatusOr<DeviceId> gone = s.devices.AddDevice(std::make_shared<ManagedDevice<DummyDevice>>(
-      "gone", std::vector<ResourceConstraint>{PioConstraint{4}}));
+  absl::StatusOr<DeviceId> gone =
+      s.devices().AddDevice(std::make_shared<ManagedDevice<DummyDevice>>(
+          "gone", std::vector<ResourceConstraint>{PioConstraint{4}}));
   ASSERT_OK(gone.status());
   auto dummy = std::make_shared<ManagedDevice<DummyDevice>>(
       "dummy0", DummyConstraints(kDummyPort, kDummyMmio), std::function<uint8_t(uint64_t)>{},
       /*record=*/true);
-  ASSERT_OK(s.devices.AddDevice(dummy).status());
-  ASSERT_OK(s.devices
+  ASSERT_OK(s.devices().AddDevice(dummy).status());
+  ASSERT_OK(s.devices()
                 .AddDevice(std::make_shared<ManagedDevice<DummyDevice>>(
                     "dummy1", DummyConstraints(kDummyPort + 8, kDummyMmio + 0x1000)))
                 .status());
-  ASSERT_OK(s.devices.RemoveDevice(*gone));
-  ASSERT_OK(s.io.PioWrite(kDummyPort + 2, std::vector<uint8_t>{0xab, 0xcd}));
+  ASSERT_OK(s.devices().RemoveDevice(*gone));
+  ASSERT_OK(s.io().PioWrite(kDummyPort + 2, std::vector<uint8_t>{0xab, 0xcd}));
 }
 
 template <typename T>
@@ -118,41 +117,43 @@ DeviceResources Probe(ResourceManager& resources) {
 TEST(SnapshotTest, RestoreRebuildsTheSamePlacementAndDeviceStates) {
   Stack source;
   Populate(source);
-  absl::StatusOr<std::string> bytes = source.devices.Snapshot();
+  absl::StatusOr<std::string> bytes = source.devices().Snapshot();
   ASSERT_OK(bytes.status());
 
   Stack target;
-  const uint64_t generation = target.io.generation();
-  ASSERT_OK(target.devices.Restore(*bytes, target.Factory()));
+  const uint64_t generation = target.io().generation();
+  ASSERT_OK(target.devices().Restore(*bytes, target.Factory()));
 
-  EXPECT_EQ(target.devices.DeviceIds(), source.devices.DeviceIds());
-  EXPECT_EQ(target.devices.DeviceIds(), (std::vector<DeviceId>{1, 2, 3, 5, 6}));
-  for (DeviceId id : source.devices.DeviceIds()) {
-    EXPECT_EQ(*target.devices.GetResources(id), *source.devices.GetResources(id)) << id;
-    EXPECT_EQ(target.devices.GetDevice(id)->name(), source.devices.GetDevice(id)->name());
+  EXPECT_EQ(target.devices().DeviceIds(), source.devices().DeviceIds());
+  EXPECT_EQ(target.devices().DeviceIds(), (std::vector<DeviceId>{1, 2, 3, 5, 6}));
+  for (DeviceId id : source.devices().DeviceIds()) {
+    EXPECT_EQ(*target.devices().GetResources(id), *source.devices().GetResources(id)) << id;
+    EXPECT_EQ(target.devices().GetDevice(id)->name(), source.devices().GetDevice(id)->name());
     // ExactConstraints: one constraint per resource of these devices.
-    EXPECT_EQ(target.devices.GetDevice(id)->GetResourceConstraints().size(),
-              source.devices.GetResources(id)->size())
+    EXPECT_EQ(target.devices().GetDevice(id)->GetResourceConstraints().size(),
+              source.devices().GetResources(id)->size())
         << id;
   }
-  EXPECT_EQ(target.io.generation(), generation + 1) << "one publication for every device";
-  EXPECT_EQ(target.io.range_count(), source.io.range_count());
-  EXPECT_TRUE(StateOf<Serial16550>(target.devices, 1) == StateOf<Serial16550>(source.devices, 1));
-  EXPECT_TRUE(StateOf<I8042>(target.devices, 2) == StateOf<I8042>(source.devices, 2));
-  EXPECT_TRUE(StateOf<CmosRtc>(target.devices, 3) == StateOf<CmosRtc>(source.devices, 3));
-  EXPECT_TRUE(StateOf<DummyDevice>(target.devices, 5) == StateOf<DummyDevice>(source.devices, 5));
-  EXPECT_EQ(StateOf<DummyDevice>(target.devices, 5).counts.pio_writes, 1u);
+  EXPECT_EQ(target.io().generation(), generation + 1) << "one publication for every device";
+  EXPECT_EQ(target.io().range_count(), source.io().range_count());
+  EXPECT_TRUE(StateOf<Serial16550>(target.devices(), 1) ==
+              StateOf<Serial16550>(source.devices(), 1));
+  EXPECT_TRUE(StateOf<I8042>(target.devices(), 2) == StateOf<I8042>(source.devices(), 2));
+  EXPECT_TRUE(StateOf<CmosRtc>(target.devices(), 3) == StateOf<CmosRtc>(source.devices(), 3));
+  EXPECT_TRUE(StateOf<DummyDevice>(target.devices(), 5) ==
+              StateOf<DummyDevice>(source.devices(), 5));
+  EXPECT_EQ(StateOf<DummyDevice>(target.devices(), 5).counts.pio_writes, 1u);
   // The UART's line was high: the restored one raised it through the new callback.
   EXPECT_EQ(target.uart_irq, std::vector<bool>{true});
   // The pools hold exactly the same allocations, the shared IRQ still shared.
-  EXPECT_EQ(Probe(target.resources), Probe(source.resources));
+  EXPECT_EQ(Probe(target.resources()), Probe(source.resources()));
   // Both answer alike; ids continue after the snapshot's.
   for (Stack* s : {&source, &target}) {
     uint8_t byte = 0;
-    ASSERT_OK(s->io.PioRead(serial16550::kCom1, absl::MakeSpan(&byte, 1)));
+    ASSERT_OK(s->io().PioRead(serial16550::kCom1, absl::MakeSpan(&byte, 1)));
     EXPECT_EQ(byte, 'o');
     absl::StatusOr<DeviceId> next =
-        s->devices.AddDevice(std::make_shared<ManagedDevice<DummyDevice>>(
+        s->devices().AddDevice(std::make_shared<ManagedDevice<DummyDevice>>(
             "next", std::vector<ResourceConstraint>{PioConstraint{4}}));
     ASSERT_OK(next.status());
     EXPECT_EQ(*next, 7u);
@@ -163,20 +164,20 @@ TEST(SnapshotTest, RestoredDevicesReportConstraintsForTheirExactResources) {
   Stack source;
   Populate(source);
   Stack target;
-  ASSERT_OK(target.devices.Restore(*source.devices.Snapshot(), target.Factory()));
+  ASSERT_OK(target.devices().Restore(*source.devices().Snapshot(), target.Factory()));
   // Removing a restored device and adding it back asks for the same resources again.
-  std::shared_ptr<Device> dummy = target.devices.GetDevice(5);
-  const DeviceResources before = *target.devices.GetResources(5);
-  ASSERT_OK(target.devices.RemoveDevice(5));
-  absl::StatusOr<DeviceId> again = target.devices.AddDevice(dummy);
+  std::shared_ptr<Device> dummy = target.devices().GetDevice(5);
+  const DeviceResources before = *target.devices().GetResources(5);
+  ASSERT_OK(target.devices().RemoveDevice(5));
+  absl::StatusOr<DeviceId> again = target.devices().AddDevice(dummy);
   ASSERT_OK(again.status());
-  EXPECT_EQ(*target.devices.GetResources(*again), before);
+  EXPECT_EQ(*target.devices().GetResources(*again), before);
 }
 
 TEST(SnapshotTest, ASnapshotOfAnEmptyManagerRestoresToAnEmptyOne) {
   Stack source, target;
-  ASSERT_OK(target.devices.Restore(*source.devices.Snapshot(), target.Factory()));
-  EXPECT_EQ(target.devices.device_count(), 0u);
+  ASSERT_OK(target.devices().Restore(*source.devices().Snapshot(), target.Factory()));
+  EXPECT_EQ(target.devices().device_count(), 0u);
 }
 
 class Opaque : public Device {
@@ -190,13 +191,13 @@ class Opaque : public Device {
 TEST(SnapshotTest, DevicesThatCannotBeSavedMakeTheSnapshotFailNamingThem) {
   Stack s;
   Populate(s);
-  absl::StatusOr<DeviceId> a = s.devices.AddDevice(std::make_shared<Opaque>());
-  absl::StatusOr<DeviceId> b = s.devices.AddDevice(std::make_shared<Opaque>());
+  absl::StatusOr<DeviceId> a = s.devices().AddDevice(std::make_shared<Opaque>());
+  absl::StatusOr<DeviceId> b = s.devices().AddDevice(std::make_shared<Opaque>());
   ASSERT_OK(a.status());
   ASSERT_OK(b.status());
-  EXPECT_THAT(s.devices.Snapshot(), StatusIs(absl::StatusCode::kFailedPrecondition,
-                                             ::testing::AllOf(HasSubstr("device 7 (opaque)"),
-                                                              HasSubstr("device 8 (opaque)"))));
+  EXPECT_THAT(s.devices().Snapshot(), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                               ::testing::AllOf(HasSubstr("device 7 (opaque)"),
+                                                                HasSubstr("device 8 (opaque)"))));
 }
 
 // --- Bad input: each row refused with its code, the target managers unchanged. ---
@@ -215,23 +216,23 @@ class BadSnapshotTest : public ::testing::Test {
  protected:
   void SetUp() override {
     Populate(source_);
-    good_ = *source_.devices.Snapshot();
+    good_ = *source_.devices().Snapshot();
     decoded_ = *DecodeDeviceManagerSnapshot(good_);
     // The target already has a device of the VMM's own on the IoManager, and guest RAM.
-    ASSERT_OK(target_.io.RegisterDeviceIo(std::make_shared<MutexDevice<DummyDevice>>(),
-                                          {PioRange{0x80, 1}}));
-    ASSERT_OK(target_.resources.ReserveResources({MemRange{0, 0x100000}}));
+    ASSERT_OK(target_.io().RegisterDeviceIo(std::make_shared<MutexDevice<DummyDevice>>(),
+                                            {PioRange{0x80, 1}}));
+    ASSERT_OK(target_.resources().ReserveResources({MemRange{0, 0x100000}}));
     before_ = Observe();
   }
 
   Observed Observe() {
-    Observed o{target_.devices.DeviceIds(), target_.io.range_count(), target_.io.generation(),
-               Probe(target_.resources), true};
+    Observed o{target_.devices().DeviceIds(), target_.io().range_count(), target_.io().generation(),
+               Probe(target_.resources()), true};
     for (const DeviceRecord& d : decoded_.devices) {
-      if (!target_.resources.ReserveResources(d.allocated, d.shared_legacy_irq).ok()) {
+      if (!target_.resources().ReserveResources(d.allocated, d.shared_legacy_irq).ok()) {
         o.snapshot_resources_free = false;
       } else {
-        EXPECT_OK(target_.resources.FreeDeviceResources(d.allocated));
+        EXPECT_OK(target_.resources().FreeDeviceResources(d.allocated));
       }
     }
     return o;
@@ -239,7 +240,8 @@ class BadSnapshotTest : public ::testing::Test {
 
   // Restores `bytes`, expects `code`, and checks that nothing changed.
   void ExpectRefused(const std::string& bytes, absl::StatusCode code, const std::string& says) {
-    EXPECT_THAT(target_.devices.Restore(bytes, target_.Factory()), StatusIs(code, HasSubstr(says)));
+    EXPECT_THAT(target_.devices().Restore(bytes, target_.Factory()),
+                StatusIs(code, HasSubstr(says)));
     EXPECT_EQ(Observe(), before_) << "the target changed";
     EXPECT_TRUE(target_.uart_irq.empty());
   }
@@ -257,8 +259,8 @@ class BadSnapshotTest : public ::testing::Test {
 };
 
 TEST_F(BadSnapshotTest, TheGoodSnapshotRestores) {
-  ASSERT_OK(target_.devices.Restore(good_, target_.Factory()));
-  EXPECT_EQ(target_.devices.device_count(), 5u);
+  ASSERT_OK(target_.devices().Restore(good_, target_.Factory()));
+  EXPECT_EQ(target_.devices().device_count(), 5u);
 }
 
 TEST_F(BadSnapshotTest, EveryTruncationIsDataLoss) {
@@ -286,7 +288,7 @@ TEST_F(BadSnapshotTest, EveryFlippedBitAnywhereIsRefused) {
   for (size_t byte = 0; byte < good_.size(); ++byte) {
     std::string bad = good_;
     bad[byte] = static_cast<char>(bad[byte] ^ 0x10);
-    EXPECT_FALSE(target_.devices.Restore(bad, target_.Factory()).ok()) << "byte " << byte;
+    EXPECT_FALSE(target_.devices().Restore(bad, target_.Factory()).ok()) << "byte " << byte;
   }
   EXPECT_EQ(Observe(), before_);
 }
@@ -377,14 +379,14 @@ TEST_F(BadSnapshotTest, BadIdsAreInvalid) {
 }
 
 TEST_F(BadSnapshotTest, ARangeTheTargetIoManagerAlreadyHasIsAlreadyExists) {
-  ASSERT_OK(target_.io.RegisterDeviceIo(std::make_shared<MutexDevice<DummyDevice>>(),
-                                        {PioRange{0x64, 1}}));
+  ASSERT_OK(target_.io().RegisterDeviceIo(std::make_shared<MutexDevice<DummyDevice>>(),
+                                          {PioRange{0x64, 1}}));
   before_ = Observe();
   ExpectRefused(good_, absl::StatusCode::kAlreadyExists, "registering the snapshot");
 }
 
 TEST_F(BadSnapshotTest, ATargetThatHoldsDevicesIsAFailedPrecondition) {
-  ASSERT_OK(target_.devices.AddDevice(std::make_shared<Opaque>()).status());
+  ASSERT_OK(target_.devices().AddDevice(std::make_shared<Opaque>()).status());
   before_ = Observe();
   ExpectRefused(good_, absl::StatusCode::kFailedPrecondition, "holds 1 devices");
 }
@@ -407,7 +409,7 @@ TEST(DeviceFactoryTest, AKindRegisteredTwiceIsAlreadyExists) {
 TEST(SnapshotConcurrencyTest, RestoreBesideDispatchingVcpusAndAnAddingThread) {
   Stack source;
   Populate(source);
-  const std::string bytes = *source.devices.Snapshot();
+  const std::string bytes = *source.devices().Snapshot();
   int restored_rounds = 0;
   for (int round = 0; round < 30; ++round) {
     Stack target;
@@ -420,7 +422,7 @@ TEST(SnapshotConcurrencyTest, RestoreBesideDispatchingVcpusAndAnAddingThread) {
         while (!stop.load()) {
           uint8_t byte = 0;
           const absl::Status s =
-              target.io.PioRead(serial16550::kCom1 + 7, absl::MakeSpan(&byte, 1));  // SCR
+              target.io().PioRead(serial16550::kCom1 + 7, absl::MakeSpan(&byte, 1));  // SCR
           if (s.ok()) {
             found.fetch_add(1);
           } else if (s.code() == absl::StatusCode::kNotFound) {
@@ -435,7 +437,7 @@ TEST(SnapshotConcurrencyTest, RestoreBesideDispatchingVcpusAndAnAddingThread) {
     std::vector<DeviceId> added_ids;
     std::thread adder([&] {
       for (int i = 0; i < 20; ++i) {
-        absl::StatusOr<DeviceId> id = target.devices.AddDevice(std::make_shared<Opaque>());
+        absl::StatusOr<DeviceId> id = target.devices().AddDevice(std::make_shared<Opaque>());
         if (id.ok()) {
           added.fetch_add(1);
           added_ids.push_back(*id);
@@ -446,7 +448,7 @@ TEST(SnapshotConcurrencyTest, RestoreBesideDispatchingVcpusAndAnAddingThread) {
         }
       }
     });
-    const absl::Status restored = target.devices.Restore(bytes, factory);
+    const absl::Status restored = target.devices().Restore(bytes, factory);
     adder.join();
     while (restored.ok() && found.load() == 0) std::this_thread::yield();
     stop.store(true);
@@ -456,12 +458,12 @@ TEST(SnapshotConcurrencyTest, RestoreBesideDispatchingVcpusAndAnAddingThread) {
     EXPECT_EQ(added.load() + unavailable.load(), 20);
     if (restored.ok()) {
       ++restored_rounds;
-      EXPECT_EQ(target.devices.device_count(), 5u + added.load());
+      EXPECT_EQ(target.devices().device_count(), 5u + added.load());
       for (DeviceId id : added_ids) EXPECT_GE(id, 7u) << "an id of the snapshot reused";
-      for (DeviceId id : {1, 2, 3, 5, 6}) EXPECT_NE(target.devices.GetDevice(id), nullptr);
+      for (DeviceId id : {1, 2, 3, 5, 6}) EXPECT_NE(target.devices().GetDevice(id), nullptr);
     } else {
       EXPECT_THAT(restored, StatusIs(absl::StatusCode::kFailedPrecondition));
-      EXPECT_EQ(target.devices.device_count(), static_cast<size_t>(added.load()));
+      EXPECT_EQ(target.devices().device_count(), static_cast<size_t>(added.load()));
       EXPECT_EQ(found.load(), 0u);
     }
   }
@@ -479,17 +481,17 @@ TEST(SnapshotConcurrencyTest, AnAddDeviceRefusedDuringARestoreLeavesNothingBehin
   absl::Status inner;
   ASSERT_OK(factory.Register(
       "opaque-adder", [&](const DeviceRecord& r) -> absl::StatusOr<std::shared_ptr<Device>> {
-        inner = target.devices.AddDevice(std::make_shared<Opaque>()).status();
+        inner = target.devices().AddDevice(std::make_shared<Opaque>()).status();
         return std::make_shared<ManagedDevice<DummyDevice>>(r.name, ExactConstraints(r.allocated));
       }));
-  DeviceManagerSnapshot snapshot = *DecodeDeviceManagerSnapshot(*source.devices.Snapshot());
+  DeviceManagerSnapshot snapshot = *DecodeDeviceManagerSnapshot(*source.devices().Snapshot());
   snapshot.devices[3].kind = "opaque-adder";
-  ASSERT_OK(target.devices.Restore(EncodeDeviceManagerSnapshot(snapshot), factory));
+  ASSERT_OK(target.devices().Restore(EncodeDeviceManagerSnapshot(snapshot), factory));
   EXPECT_THAT(inner, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("being restored")));
-  EXPECT_EQ(target.devices.device_count(), 5u);
-  EXPECT_EQ(target.io.range_count(), source.io.range_count()) << "the refused device's ranges";
-  EXPECT_EQ(Probe(target.resources), Probe(source.resources));
-  EXPECT_OK(target.devices.AddDevice(std::make_shared<Opaque>()).status());
+  EXPECT_EQ(target.devices().device_count(), 5u);
+  EXPECT_EQ(target.io().range_count(), source.io().range_count()) << "the refused device's ranges";
+  EXPECT_EQ(Probe(target.resources()), Probe(source.resources()));
+  EXPECT_OK(target.devices().AddDevice(std::make_shared<Opaque>()).status());
 }
 
 // A snapshot reads each device's state under that device's lock: taken while a vCPU
@@ -501,12 +503,12 @@ TEST(SnapshotConcurrencyTest, SnapshotsBesideAWritingVcpuSeeWholeStates) {
   std::atomic<uint64_t> writes{0};
   std::thread vcpu([&] {
     for (uint8_t v = 0; !stop.load(); v = static_cast<uint8_t>(v + 2)) {  // even values only
-      ASSERT_OK(s.io.PioWrite(serial16550::kCom1 + 7, absl::MakeConstSpan(&v, 1)));
+      ASSERT_OK(s.io().PioWrite(serial16550::kCom1 + 7, absl::MakeConstSpan(&v, 1)));
       writes.fetch_add(1);
     }
   });
   for (int i = 0; i < 200; ++i) {
-    absl::StatusOr<std::string> bytes = s.devices.Snapshot();
+    absl::StatusOr<std::string> bytes = s.devices().Snapshot();
     ASSERT_OK(bytes.status());
     absl::StatusOr<DeviceManagerSnapshot> decoded = DecodeDeviceManagerSnapshot(*bytes);
     ASSERT_OK(decoded.status());
@@ -542,7 +544,7 @@ TEST(SnapshotFormatTest, EncodingThenDecodingGivesTheSameSnapshot) {
   Stack s;
   Populate(s);
   absl::StatusOr<DeviceManagerSnapshot> decoded =
-      DecodeDeviceManagerSnapshot(*s.devices.Snapshot());
+      DecodeDeviceManagerSnapshot(*s.devices().Snapshot());
   ASSERT_OK(decoded.status());
   EXPECT_EQ(decoded->next_id, 7u);
   ASSERT_EQ(decoded->devices.size(), 5u);

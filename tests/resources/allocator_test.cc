@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "absl/types/span.h"
-#include "dbs_device/tests/testing/bitmap_allocator_model.h"
-#include "dbs_device/tests/testing/status_matchers.h"
+#include "dbs_device/testing/bitmap_allocator_model.h"
+#include "dbs_device/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

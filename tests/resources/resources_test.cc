@@ -3,7 +3,7 @@
 #include <sstream>
 #include <type_traits>
 
-#include "dbs_device/tests/testing/status_matchers.h"
+#include "dbs_device/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

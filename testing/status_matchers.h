@@ -1,4 +1,4 @@
-// tests/testing/status_matchers.h — GoogleTest matchers for absl::Status and StatusOr.
+// testing/status_matchers.h — GoogleTest matchers for absl::Status and StatusOr.
 //
 //   EXPECT_THAT(bus.Insert(...), StatusIs(absl::StatusCode::kAlreadyExists));
 //   EXPECT_THAT(bus.Insert(...), StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("0x3f8")));
@@ -8,8 +8,8 @@
 //
 // Our Abseil release (20220623) has no absl/status/status_matchers.h.
 
-#ifndef DBS_DEVICE_TESTS_TESTING_STATUS_MATCHERS_H_
-#define DBS_DEVICE_TESTS_TESTING_STATUS_MATCHERS_H_
+#ifndef DBS_DEVICE_TESTING_STATUS_MATCHERS_H_
+#define DBS_DEVICE_TESTING_STATUS_MATCHERS_H_
 
 #include <ostream>
 #include <string>
@@ -72,4 +72,4 @@ MATCHER(IsOk, "is OK") {
   ASSERT_TRUE(tmp.ok()) << tmp.status();          \
   lhs = std::move(tmp).value()
 
-#endif  // DBS_DEVICE_TESTS_TESTING_STATUS_MATCHERS_H_
+#endif  // DBS_DEVICE_TESTING_STATUS_MATCHERS_H_

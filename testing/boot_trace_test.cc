@@ -1,4 +1,4 @@
-#include "dbs_device/tests/data/boot_trace.h"
+#include "dbs_device/testing/boot_trace.h"
 
 #include <cstdio>
 #include <fstream>
@@ -64,8 +64,7 @@ TEST(LoadTraceTest, ParsesAccesses) {
 }
 
 TEST(InferRtcClockTest, FindsTheRecordedBootsTime) {
-  absl::StatusOr<std::vector<Access>> trace =
-      LoadTrace(RunfilePath("tests/data/traces/pc.trace.gz"));
+  absl::StatusOr<std::vector<Access>> trace = LoadTrace(RunfilePath("testing/traces/pc.trace.gz"));
   ASSERT_TRUE(trace.ok()) << trace.status();
   EXPECT_EQ(trace->size(), 166107u);
   std::optional<RecordedClock> clock = InferRtcClock(*trace);

@@ -1,9 +1,9 @@
-// tests/testing/bitmap_allocator_model.h — the obvious allocator, as a reference model for
+// testing/bitmap_allocator_model.h — the obvious allocator, as a reference model for
 // IntervalAllocator: one flag per unit of a small window, scanned linearly, with the same
 // policies and error codes.
 
-#ifndef DBS_DEVICE_TESTS_TESTING_BITMAP_ALLOCATOR_MODEL_H_
-#define DBS_DEVICE_TESTS_TESTING_BITMAP_ALLOCATOR_MODEL_H_
+#ifndef DBS_DEVICE_TESTING_BITMAP_ALLOCATOR_MODEL_H_
+#define DBS_DEVICE_TESTING_BITMAP_ALLOCATOR_MODEL_H_
 
 #include <cstdint>
 #include <map>
@@ -92,4 +92,4 @@ class BitmapModel {
 
 }  // namespace dbs::testing
 
-#endif  // DBS_DEVICE_TESTS_TESTING_BITMAP_ALLOCATOR_MODEL_H_
+#endif  // DBS_DEVICE_TESTING_BITMAP_ALLOCATOR_MODEL_H_

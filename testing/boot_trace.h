@@ -1,4 +1,4 @@
-// tests/data/boot_trace.h — reads the boot traces and device maps of tests/data/traces.
+// testing/boot_trace.h — reads the boot traces and device maps of testing/traces.
 //
 // Trace: one access per line, `R|W P|M 0x<address> <size> 0x<value>` (gzip or plain).
 // Device map: one range per line, `P|M 0x<base> 0x<size> <name>`. A map may layer a small
@@ -7,8 +7,8 @@
 //
 // Thread-safety: plain functions and values.
 
-#ifndef DBS_DEVICE_TESTS_DATA_BOOT_TRACE_H_
-#define DBS_DEVICE_TESTS_DATA_BOOT_TRACE_H_
+#ifndef DBS_DEVICE_TESTING_BOOT_TRACE_H_
+#define DBS_DEVICE_TESTING_BOOT_TRACE_H_
 
 #include <cstdint>
 #include <optional>
@@ -48,9 +48,9 @@ absl::StatusOr<DeviceMap> LoadDeviceMap(const std::string& path);
 DeviceMap Flatten(std::vector<MapRange> ranges);
 
 // The path of a file of this repository from a test or `bazel run` (runfiles), e.g.
-// "tests/data/traces/pc.trace.gz".
+// "testing/traces/pc.trace.gz".
 std::string RunfilePath(const std::string& workspace_relative);
-// The whole of a file of this repository (e.g. "tests/data/traces/pc.console.log"), or ""
+// The whole of a file of this repository (e.g. "testing/traces/pc.console.log"), or ""
 // if it cannot be read.
 std::string ReadRunfile(const std::string& workspace_relative);
 
@@ -74,4 +74,4 @@ uint64_t BytesValue(const std::vector<uint8_t>& bytes);
 
 }  // namespace dbs::trace
 
-#endif  // DBS_DEVICE_TESTS_DATA_BOOT_TRACE_H_
+#endif  // DBS_DEVICE_TESTING_BOOT_TRACE_H_

@@ -1,4 +1,4 @@
-#include "dbs_device/tests/data/boot_trace.h"
+#include "dbs_device/testing/boot_trace.h"
 
 #include <zlib.h>
 
