@@ -7,8 +7,8 @@
 // free neighbours coalesce; Reserve takes a specific range out of the free space.
 //
 // Cost: Allocate, Free and Reserve are O(log n) in the number of free and allocated
-// ranges whatever the fragmentation, for the alignments VMMs ask for; a few hundred ns
-// (the figures are in benchmarks/README.md, "Allocator"). The free ranges live in a treap
+// ranges whatever the fragmentation, for the alignments VMMs ask for (what that costs is
+// in benchmarks/README.md, "Allocator"). The free ranges live in a treap
 // ordered by address; each node also stores, for eight alignment classes (2^0, 2^2, 2^4,
 // 2^8, 4 KiB, 64 KiB, 2 MiB, 1 GiB), the largest aligned capacity in its subtree: the most
 // units that fit in one of its free ranges starting at a multiple of the class's alignment.

@@ -271,6 +271,12 @@ TEST_F(IoManagerTest, MoveChangesTheBaseTheDeviceSees) {
   EXPECT_THAT(io_.MoveDeviceIo(PioRange{0x3f8, 8}, 0xfffc),
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(io_.MoveDeviceIo(LegacyIrq{4}, 5), StatusIs(absl::StatusCode::kInvalidArgument));
+  // Onto another device's range: refused, and both stay where they were.
+  ASSERT_OK(io_.RegisterDeviceIo(other_, {MmioRange{0x9000, 0x1000}}));
+  EXPECT_THAT(io_.MoveDeviceIo(MmioRange{0x7000, 0x1000}, 0x9800),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("0x9800")));
+  EXPECT_EQ(io_.FindDevice(AddressSpace::kMmio, 0x7000), mmio_dev_);
+  EXPECT_EQ(io_.FindDevice(AddressSpace::kMmio, 0x9800), other_);
 }
 
 TEST(IoManagerTransactionTest, UnregisteringARangeMovedInTheSameTransactionRemovesTheDevice) {
