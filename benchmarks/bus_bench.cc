@@ -125,6 +125,30 @@ BENCHMARK(BM_PublishMoveIoBus)
     ->Arg(65536)
     ->UseRealTime();
 
+// Two ranges swapped in one transaction (two BARs exchanged): one publication that
+// overlaps only on the way, to compare with the two publications of move_and_back.
+void BM_PublishSwapIoBus(benchmark::State& state) {
+  RcuDomain domain;
+  FilledBus filled(static_cast<int>(state.range(0)), domain);
+  const auto& ranges = filled.placed.ranges;
+  size_t i = 0;
+  for (auto _ : state) {
+    const uint64_t a = ranges[(i * 7919) % ranges.size()].base;
+    const uint64_t b = ranges[(i * 7919 + 1) % ranges.size()].base;
+    ++i;
+    Bus::Transaction swap;
+    swap.Move({AddressSpace::kMmio, a, 8}, b).Move({AddressSpace::kMmio, b, 8}, a);
+    if (!filled.bus.Apply(std::move(swap)).ok()) state.SkipWithError("swap failed");
+  }
+}
+BENCHMARK(BM_PublishSwapIoBus)
+    ->Name("publish/io_bus_swap")
+    ->ArgName("ranges")
+    ->Arg(64)
+    ->Arg(4096)
+    ->Arg(65536)
+    ->UseRealTime();
+
 // The same through IoManager::MoveDeviceIo.
 void BM_PublishMoveIoManager(benchmark::State& state) {
   const PlacedDevices<DeviceIoTarget> placed =
@@ -317,6 +341,14 @@ void PrintSummary(const CollectingReporter& results, const SuiteOptions& options
     }
     std::printf("\n");
   }
+  double swap_ratio[3];
+  std::printf("  %-46s", "a swap of two ranges in one transaction, us");
+  for (int i = 0; i < 3; ++i) {
+    const double ns = real(absl::StrFormat("publish/io_bus_swap/ranges:%d/", sizes[i]));
+    swap_ratio[i] = ns > 0 && publish_us[0][i] > 0 ? ns / 1e3 / (2 * publish_us[0][i]) : -1;
+    std::printf(" %9s", Shown(ns < 0 ? -1 : ns / 1e3, 2).c_str());
+  }
+  std::printf("\n");
   std::printf("  %-46s", "bytes retired per change");
   for (int n : sizes) {
     std::printf(" %9s", Shown(counter(absl::StrFormat("publish/io_bus_move_and_back/ranges:%d/", n),
@@ -357,6 +389,10 @@ void PrintSummary(const CollectingReporter& results, const SuiteOptions& options
         publish_us[1][2] <= 2 && publish_us[1][2] <= 4 * publish_us[1][0],
         "one change at 65,536 ranges at most 2 us and 4x the cost at 64",
         absl::StrFormat("%.2f us, %.1fx", publish_us[1][2], publish_us[1][2] / publish_us[1][0]));
+  }
+  if (swap_ratio[1] > 0) {
+    PrintVerdict(swap_ratio[1] <= 1.2, "a swap costs about what two moves cost (at most 1.2x)",
+                 absl::StrFormat("%.2fx at 4,096", swap_ratio[1]));
   }
   auto slowdown = [&](int ranges, Writer writer) {
     return ns(ranges, true, 1, writer, 1) / ns(ranges, true, 1, Writer::kNone, 1);

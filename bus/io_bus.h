@@ -33,9 +33,9 @@
 // on a lock a writer holds while it synchronizes.
 //
 // CONTRACT: the rows of docs/architecture.md's error contract for ranges and lookups: size
-// 0 or past the end of the space is kInvalidArgument; any overlap with a registered range
-// is kAlreadyExists; unregistering or moving what is not registered exactly is kNotFound;
-// a lookup finding no range is kNotFound, one running past its range's end kOutOfRange,
+// 0 or past the end of the space is kInvalidArgument; any overlap in the map a change or
+// transaction produces is kAlreadyExists; unregistering or moving what is not registered exactly is
+// kNotFound; a lookup finding no range is kNotFound, one running past its range's end kOutOfRange,
 // length 0 kInvalidArgument. On every error nothing changes; messages name the addresses
 // in hex; every call gives the basic exception guarantee.
 //
@@ -105,10 +105,13 @@ class IoBus {
   [[nodiscard]] absl::Status Move(const BusRange& from, uint64_t new_base) ABSL_LOCKS_EXCLUDED(mu_);
   // Publish, then retire what the change replaced before returning.
   [[nodiscard]] absl::Status Apply(Transaction transaction) ABSL_LOCKS_EXCLUDED(mu_);
-  // Applies every change of `transaction` in order to a working copy and publishes the
-  // result as one generation; on the first failing change nothing is published and the
-  // publication's status is its error (prefixed with its position when there are several).
-  // Nothing is retired or freed until the Publication is finished or destroyed.
+  // Follows the changes of `transaction` in order on a draft and checks the map they
+  // produce, once: ranges may overlap on the way (a swap, a shift), not at the end. Each
+  // change names a range where the earlier ones left it; of several exactly there, the one
+  // that was there first. Publishes the result as one generation, or nothing: the status
+  // is then the first error (prefixed with the position of the change it concerns when
+  // there are several). Nothing is retired or freed until the Publication is finished or
+  // destroyed. O(k log n) for k changes.
   [[nodiscard]] Publication Publish(Transaction transaction) ABSL_LOCKS_EXCLUDED(mu_);
 
   // The number of the generation a new reader would see.

@@ -16,8 +16,9 @@
 // inside a range and runs past its end (the device is not called), kInvalidArgument for
 // length 0; messages name the addresses in hex.
 //
-// CHANGES (Register, Unregister, Move, and a Transaction of several) are validated as a
-// whole and published as one generation, or not at all: on any error nothing changes. The
+// CHANGES (Register, Unregister, Move, and a Transaction of several) are checked on the
+// map they produce (a swap of two ranges commits) and published as one generation, or not
+// at all: on any error nothing changes. The
 // range errors are IoBus's (kInvalidArgument, kAlreadyExists, kNotFound). Resources other
 // than PioRange and MmioRange are ignored. A change never waits for readers, so a handler
 // may register and unregister devices, itself included, from inside a dispatch.

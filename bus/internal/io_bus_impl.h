@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <new>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -18,6 +19,8 @@
 
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -66,10 +69,9 @@ struct BusImpl {
 
   // An entry with what reclamation needs to know of it.
   struct StoredEntry final : Entry {
-    StoredEntry(const BusRange& range, V value, uint64_t birth, uint64_t change)
-        : Entry{range, std::move(value)}, birth(birth), change(change) {}
-    uint64_t birth;   // the epoch read before the change that registered it
-    uint64_t change;  // that change's serial
+    StoredEntry(const BusRange& range, V value, uint64_t birth)
+        : Entry{range, std::move(value)}, birth(birth) {}
+    uint64_t birth;  // the epoch read before the change that registered it
   };
   using EntryList = absl::InlinedVector<StoredEntry*, 2>;
   using EntryView = absl::InlinedVector<const Entry*, 2>;
@@ -85,17 +87,15 @@ struct BusImpl {
           ops(std::move(other.ops)),
           nodes(std::move(other.nodes)),
           fresh_entries(std::move(other.fresh_entries)),
-          dropped_entries(std::move(other.dropped_entries)),
           inserted_entries(std::move(other.inserted_entries)),
           removed_entries(std::move(other.removed_entries)) {}
 
     RcuDomain* domain = nullptr;  // null once finished
     absl::Status result;
     bool published = false;
-    OpList ops;                 // what the transaction's values left behind
-    NodeLedger nodes;           // `replaced` also holds unregistered entries
-    EntryList fresh_entries;    // created by the change
-    EntryList dropped_entries;  // created and unregistered by it
+    OpList ops;               // what the transaction's values left behind
+    NodeLedger nodes;         // `replaced` also holds unregistered entries
+    EntryList fresh_entries;  // created by the change
     EntryView inserted_entries;
     EntryView removed_entries;
   };
@@ -105,8 +105,8 @@ struct BusImpl {
     RcuDomain* domain = std::exchange(state.domain, nullptr);
     // Moved out first: a deleter may run code that publishes again.
     NodeLedger nodes = std::move(state.nodes);
-    EntryList discard =
-        state.published ? std::move(state.dropped_entries) : std::move(state.fresh_entries);
+    EntryList discard;
+    if (!state.published) discard = std::move(state.fresh_entries);
     OpList ops = std::move(state.ops);
     if (state.published) {
       for (const RcuDomain::Retiree& node : nodes.dropped) node.deleter(node.object);
@@ -129,61 +129,161 @@ struct BusImpl {
                               sizeof(Generation), generation->birth_};
   }
 
-  // Applies one transaction's changes to working copies of the current trees.
+  // Applies one transaction's changes to working copies of the current trees, checked on
+  // the map they produce. First the changes are followed in order on a ledger (which
+  // registered ranges leave, which new ones arrive and from which change), so a range may
+  // pass through addresses that another one still holds; then the ranges that leave are
+  // erased and the ones that arrive are inserted in the order of their changes, each
+  // checked against the final map. O(k log n) for k changes.
   class Writer {
    public:
     Writer(PublicationState& state, const Generation* old, uint64_t serial)
         : state_(state),
-          serial_(serial),
+          old_(*old),
           birth_(RcuDomain::CurrentEpoch()),
-          editors_{Editor(old->roots_[0], serial_, birth_, state.nodes),
-                   Editor(old->roots_[1], serial_, birth_, state.nodes)} {}
+          editors_{Editor(old->roots_[0], serial, birth_, state.nodes),
+                   Editor(old->roots_[1], serial, birth_, state.nodes)} {}
 
     std::array<Root, kAddressSpaces> roots() const {
       return {editors_[0].root(), editors_[1].root()};
     }
     uint64_t birth() const { return birth_; }
 
-    absl::Status Apply(RegisterOp& op) {
+    // Follows change `index` on the ledger; its error names no position.
+    absl::Status Follow(size_t index, RegisterOp& op) {
       if (absl::Status valid = ValidateBusRange(op.range); !valid.ok()) return valid;
-      return Insert(editor_for(op.range.space), op.range, std::move(op.value));
-    }
-
-    absl::Status Apply(UnregisterOp& op) {
-      const Entry* entry = editor_for(op.range.space).EraseExact(op.range.base, op.range.last());
-      if (entry == nullptr) return NotRegistered(op.range);
-      Removed(entry);
+      Arrive(op.range, Arrival{op.range, &op.value, nullptr, index});
       return absl::OkStatus();
     }
 
-    absl::Status Apply(MoveOp& op) {
-      Editor& editor = editor_for(op.from.space);
+    absl::Status Follow(size_t, UnregisterOp& op) {
+      Arrival source;
+      return Leave(op.range, source);
+    }
+
+    absl::Status Follow(size_t index, MoveOp& op) {
       const BusRange to{op.from.space, op.new_base, op.from.size};
-      // The range may move onto addresses it covers now: it leaves first, and the new place
-      // is checked against the others only. A failure leaves the whole transaction
-      // unpublished.
-      const Entry* from = editor.EraseExact(op.from.base, op.from.last());
-      if (from == nullptr) return NotRegistered(op.from);
-      Removed(from);
+      Arrival moved;
+      if (absl::Status left = Leave(op.from, moved); !left.ok()) return left;
       if (absl::Status valid = ValidateBusRange(to); !valid.ok()) return valid;
-      // Readers of older generations still use `from`: the moved range gets a new entry
-      // holding a copy of the value.
-      return Insert(editor, to, from->value);
+      // Readers of older generations still use a registered entry: the moved range gets a
+      // new entry, holding a copy of its value.
+      moved.range = to;
+      moved.change = index;
+      Arrive(to, moved);
+      return absl::OkStatus();
+    }
+
+    // Erases what leaves, then inserts what arrives. On an overlap, `failed_change` is the
+    // change whose range overlaps.
+    absl::Status Apply(size_t& failed_change) {
+      for (const Entry* entry : departures_) {
+        editor_for(entry->range.space).EraseExact(entry->range.base, entry->range.last());
+        state_.removed_entries.push_back(entry);
+        state_.nodes.replaced.push_back(RetireeOf(entry));
+      }
+      for (Arrival& arrival : arrivals_) {
+        if (arrival.change == kGone) continue;
+        if (absl::Status status = Insert(arrival); !status.ok()) {
+          failed_change = arrival.change;
+          return status;
+        }
+      }
+      return absl::OkStatus();
     }
 
    private:
+    static constexpr size_t kGone = ~size_t{0};
+    // Up to this many arrivals or departures are searched in place; beyond, through hash
+    // indexes, so that a large transaction stays O(k log n).
+    static constexpr size_t kIndexFrom = 16;
+
+    // A range the transaction registers, and where its value comes from: moved out of a
+    // Register change, or copied from a registered entry that moves.
+    struct Arrival {
+      BusRange range;
+      V* movable = nullptr;
+      const V* copy_of = nullptr;
+      size_t change = kGone;  // kGone once a later change took it away
+    };
+    using RangeKey = std::tuple<AddressSpace, uint64_t, uint64_t>;
+    static RangeKey KeyOf(const BusRange& r) { return {r.space, r.base, r.size}; }
+
+    void Arrive(const BusRange& range, Arrival arrival) {
+      if (arrivals_.size() == kIndexFrom) {
+        for (size_t i = 0; i < arrivals_.size(); ++i) {
+          if (arrivals_[i].change != kGone) arrived_at_[KeyOf(arrivals_[i].range)].push_back(i);
+        }
+      }
+      if (arrivals_.size() >= kIndexFrom) arrived_at_[KeyOf(range)].push_back(arrivals_.size());
+      arrivals_.push_back(arrival);
+    }
+
+    // The earliest arrival exactly at `range` that no later change took away, or null;
+    // taken away.
+    Arrival* TakeArrival(const BusRange& range) {
+      if (arrivals_.size() <= kIndexFrom) {
+        for (Arrival& arrival : arrivals_) {
+          if (arrival.change != kGone && arrival.range == range) return &arrival;
+        }
+        return nullptr;
+      }
+      auto it = arrived_at_.find(KeyOf(range));
+      if (it == arrived_at_.end()) return nullptr;
+      Arrival* arrival = &arrivals_[it->second.front()];
+      it->second.erase(it->second.begin());
+      if (it->second.empty()) arrived_at_.erase(it);
+      return arrival;
+    }
+
+    // Records that registered `entry` leaves; false if an earlier change took it away.
+    bool Depart(const Entry* entry) {
+      if (departures_.size() < kIndexFrom) {
+        if (std::find(departures_.begin(), departures_.end(), entry) != departures_.end()) {
+          return false;
+        }
+      } else {
+        if (departures_.size() == kIndexFrom)
+          departed_.insert(departures_.begin(), departures_.end());
+        if (!departed_.insert(entry).second) return false;
+      }
+      departures_.push_back(entry);
+      return true;
+    }
+
+    // `range` leaves the draft. When several ranges of the draft are exactly there (a range
+    // moved onto one that moves away later, as in a swap), the change names the one that
+    // was there first: the registered entry if it has not left, else the earliest arrival.
+    // `source` says where its value comes from.
+    absl::Status Leave(const BusRange& range, Arrival& source) {
+      if (const Entry* entry = old_.FindExact(range); entry != nullptr && Depart(entry)) {
+        source = Arrival{range, nullptr, &entry->value, kGone};
+        return absl::OkStatus();
+      }
+      Arrival* arrival = TakeArrival(range);
+      if (arrival == nullptr) return NotRegistered(range);
+      source = *arrival;
+      arrival->change = kGone;
+      return absl::OkStatus();
+    }
+
     Editor& editor_for(AddressSpace space) { return editors_[static_cast<size_t>(space)]; }
 
-    // kAlreadyExists if `range` shares an address with a range of `editor`'s tree.
-    absl::Status Insert(Editor& editor, const BusRange& range, V value) {
+    // kAlreadyExists if the arriving range shares an address with a range of its tree.
+    absl::Status Insert(Arrival& arrival) {
+      const BusRange& range = arrival.range;
       ReserveOneMore(state_.fresh_entries);  // so that recording it cannot throw
       ReserveOneMore(state_.inserted_entries);
       // Owned by the publication from the start: freed with it, after the bus's lock,
       // whatever happens next.
-      auto* entry = new StoredEntry(range, std::move(value), birth_, serial_);
+      auto* entry = arrival.movable != nullptr
+                        ? new StoredEntry(range, std::move(*arrival.movable), birth_)
+                        : new StoredEntry(range, *arrival.copy_of, birth_);
       state_.fresh_entries.push_back(entry);
-      const typename Editor::Position overlap = editor.InsertUnlessOverlapping(typename Leaf::Slot{
-          range.base, {range.last(), HotOf()(entry->value)}, TagOf()(entry->value), entry});
+      const typename Editor::Position overlap =
+          editor_for(range.space)
+              .InsertUnlessOverlapping(typename Leaf::Slot{
+                  range.base, {range.last(), HotOf()(entry->value)}, TagOf()(entry->value), entry});
       if (overlap.leaf != nullptr) {
         return absl::AlreadyExistsError(
             absl::StrFormat("%s overlaps the registered %s", ToString(range),
@@ -193,28 +293,20 @@ struct BusImpl {
       return absl::OkStatus();
     }
 
-    // `entry` left the working tree: retired with the publication if an earlier one
-    // published it, freed with it if this change created it.
-    void Removed(const Entry* entry) {
-      const auto* stored = static_cast<const StoredEntry*>(entry);
-      if (stored->change == serial_) {
-        auto& inserted = state_.inserted_entries;
-        inserted.erase(std::find(inserted.begin(), inserted.end(), entry));
-        state_.dropped_entries.push_back(const_cast<StoredEntry*>(stored));
-      } else {
-        state_.removed_entries.push_back(entry);
-        state_.nodes.replaced.push_back(RetireeOf(entry));
-      }
-    }
-
     static absl::Status NotRegistered(const BusRange& range) {
       return absl::NotFoundError(absl::StrFormat("%s is not registered exactly", ToString(range)));
     }
 
     PublicationState& state_;
-    const uint64_t serial_;
+    const Generation& old_;
     const uint64_t birth_;
     std::array<Editor, kAddressSpaces> editors_;
+    absl::InlinedVector<Arrival, 2> arrivals_;         // in the order of their changes
+    absl::InlinedVector<const Entry*, 2> departures_;  // registered entries that leave
+    // Past kIndexFrom: range -> the arrivals there that no later change took away, earliest
+    // first; and the departures as a set.
+    absl::flat_hash_map<RangeKey, absl::InlinedVector<size_t, 1>> arrived_at_;
+    absl::flat_hash_set<const Entry*> departed_;
   };
 };
 
@@ -297,18 +389,23 @@ auto IoBus<V, HotOf, TagOf>::Publish(Transaction transaction) -> Publication {
   const Generation* old = current_.load(std::memory_order_relaxed);
   typename Impl::Writer writer(state, old, ++change_serial_);
   const size_t n = state.ops.size();
+  auto fail = [&](size_t i, const absl::Status& status) {
+    state.result = n == 1
+                       ? status
+                       : absl::Status(status.code(), absl::StrFormat("operation %zu of %zu: %s",
+                                                                     i + 1, n, status.message()));
+    state.inserted_entries.clear();
+    state.removed_entries.clear();
+    return std::move(publication);
+  };
   for (size_t i = 0; i < n; ++i) {
     absl::Status status =
-        std::visit([&writer](auto& op) { return writer.Apply(op); }, state.ops[i]);
-    if (!status.ok()) {
-      state.result = n == 1
-                         ? status
-                         : absl::Status(status.code(), absl::StrFormat("operation %zu of %zu: %s",
-                                                                       i + 1, n, status.message()));
-      state.inserted_entries.clear();
-      state.removed_entries.clear();
-      return publication;
-    }
+        std::visit([&writer, i](auto& op) { return writer.Follow(i, op); }, state.ops[i]);
+    if (!status.ok()) return fail(i, status);
+  }
+  size_t failed_change = 0;
+  if (absl::Status status = writer.Apply(failed_change); !status.ok()) {
+    return fail(failed_change, status);
   }
   Impl::Editor::PadFresh(state.nodes);
   auto* next = bus_internal::NewAligned<Generation>(typename Impl::Key(), writer.roots(),

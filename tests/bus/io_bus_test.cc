@@ -176,6 +176,81 @@ TEST_F(IoBusContractTest, BatchFailingOnItsLastOperationPublishesNothing) {
   EXPECT_EQ(Value(bus_, kPio, 0x3e8), -1);
 }
 
+// Transactions are checked on the map they produce, not change by change.
+TEST(IoBusTransactionTest, ASwapOfTwoRangesCommits) {
+  IoBus<int> bus;
+  ASSERT_OK(bus.Register(Mmio(0x1000, 0x1000), 1));
+  ASSERT_OK(bus.Register(Mmio(0x2000, 0x1000), 2));
+  IoBus<int>::Transaction swap;
+  swap.Move(Mmio(0x1000, 0x1000), 0x2000).Move(Mmio(0x2000, 0x1000), 0x1000);
+  IoBus<int>::Publication publication = bus.Publish(std::move(swap));
+  ASSERT_OK(publication.status());
+  EXPECT_EQ(publication.inserted().size(), 2u);
+  EXPECT_EQ(publication.removed().size(), 2u);
+  publication.Finish();
+  EXPECT_EQ(Value(bus, kMmio, 0x1800), 2);
+  EXPECT_EQ(Value(bus, kMmio, 0x2800), 1);
+  EXPECT_EQ(bus.generation(), 3u);
+}
+
+TEST(IoBusTransactionTest, AShiftThatOverlapsOnlyOnTheWayCommits) {
+  IoBus<int> bus;
+  for (int i = 0; i < 4; ++i) ASSERT_OK(bus.Register(Pio(0x100 + 8 * i, 8), i));
+  // Each range moves up by 4 ports, lowest first: every move but the last lands on the
+  // range above it until that one moves too.
+  IoBus<int>::Transaction shift;
+  for (int i = 0; i < 4; ++i) shift.Move(Pio(0x100 + 8 * i, 8), 0x104 + 8 * i);
+  ASSERT_OK(bus.Apply(std::move(shift)));
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(Value(bus, kPio, 0x104 + 8 * i), i);
+    EXPECT_EQ(Value(bus, kPio, 0x10b + 8 * i), i);
+  }
+  EXPECT_EQ(Value(bus, kPio, 0x100), -1);
+}
+
+TEST(IoBusTransactionTest, AFinalOverlapIsRefusedNamingTheChangeAndChangesNothing) {
+  IoBus<int> bus;
+  ASSERT_OK(bus.Register(Mmio(0x1000, 0x1000), 1));
+  ASSERT_OK(bus.Register(Mmio(0x2000, 0x1000), 2));
+  IoBus<int>::Transaction transaction;
+  transaction
+      .Register(Mmio(0x8000, 0x10), 3)     // fine
+      .Move(Mmio(0x1000, 0x1000), 0x2800)  // still overlaps 2 at the end
+      .Register(Mmio(0x9000, 0x10), 4);    // fine
+  EXPECT_THAT(bus.Apply(std::move(transaction)),
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("operation 2 of 3: MMIO [0x2800, 0x37ff] overlaps")));
+  EXPECT_EQ(bus.generation(), 2u);
+  EXPECT_EQ(Value(bus, kMmio, 0x1000), 1);
+  EXPECT_EQ(Value(bus, kMmio, 0x2800), 2);
+  EXPECT_EQ(Value(bus, kMmio, 0x8000), -1);
+}
+
+TEST(IoBusTransactionTest, ALaterChangeNamesTheRangeAsTheEarlierOnesLeftIt) {
+  IoBus<int> bus;
+  ASSERT_OK(bus.Register(Pio(0x60, 1), 1));
+  IoBus<int>::Transaction transaction;
+  // Moved away, then unregistered where it was: not registered there any more.
+  transaction.Move(Pio(0x60, 1), 0x61).Unregister(Pio(0x60, 1));
+  EXPECT_THAT(bus.Apply(std::move(transaction)),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("operation 2 of 2")));
+  EXPECT_EQ(Value(bus, kPio, 0x60), 1);
+  // Registered, moved twice and unregistered in one transaction: nothing arrives.
+  IoBus<int>::Transaction round_trip;
+  round_trip.Register(Pio(0x70, 2), 7)
+      .Move(Pio(0x70, 2), 0x72)
+      .Move(Pio(0x72, 2), 0x60)  // onto range 1, which leaves next
+      .Unregister(Pio(0x60, 1))
+      .Unregister(Pio(0x60, 2));
+  IoBus<int>::Publication publication = bus.Publish(std::move(round_trip));
+  ASSERT_OK(publication.status());
+  EXPECT_TRUE(publication.inserted().empty());
+  EXPECT_EQ(publication.removed().size(), 1u);
+  publication.Finish();
+  ReadSection section;
+  EXPECT_EQ(bus.Current(section).size(), 0u);
+}
+
 TEST_F(IoBusContractTest, BatchIsOneGeneration) {
   IoBus<int>::Transaction batch;
   for (uint64_t i = 0; i < 100; ++i) batch.Register(Mmio(0x10000 + i * 0x100, 0x100), 100 + i);

@@ -83,8 +83,9 @@ uint32_t HeightBound(size_t n) {
   return n == 0 ? 0 : 2 + static_cast<uint32_t>(std::ceil(std::log(double(n)) / std::log(4.0)));
 }
 
-// Random inserts, removals, moves and batches (some failing) at up to `target` ranges,
-// checked against the model after every publication.
+// Random registrations, unregistrations, moves and transactions (some failing) at up to
+// `target` ranges: a transaction commits iff the map it produces is valid, and the bus then
+// matches the model.
 void RunAgainstModel(size_t target, uint64_t seed) {
   RcuDomain domain;
   {
@@ -100,25 +101,6 @@ void RunAgainstModel(size_t target, uint64_t seed) {
       if (space == kMmio && rng() % 8 == 0) base = kMax - (rng() % 64) * 16 - 15;
       return BusRange{space, base, 1 + rng() % 24};
     };
-    auto overlaps = [&](const Model& m, const BusRange& r, uint64_t ignore_base) {
-      for (uint64_t a : {r.base, r.last()}) {
-        const int s = static_cast<int>(r.space);
-        auto it = m.upper_bound({s, a});
-        if (it != m.begin()) {
-          --it;
-          if (it->first.first == s && it->first.second != ignore_base &&
-              a - it->first.second < it->second.first)
-            return true;
-        }
-      }
-      auto it = m.lower_bound({static_cast<int>(r.space), r.base});
-      for (; it != m.end() && it->first.first == static_cast<int>(r.space) &&
-             it->first.second <= r.last();
-           ++it) {
-        if (it->first.second != ignore_base) return true;
-      }
-      return false;
-    };
     int published = 0, failed = 0;
     const int steps = static_cast<int>(target) * 6;
     // Each check is O(n): about a hundred of them per run.
@@ -128,50 +110,59 @@ void RunAgainstModel(size_t target, uint64_t seed) {
       const bool grow = model.size() < target;
       const int ops = rng() % 4 == 0 ? 1 + static_cast<int>(rng() % 40) : 1;
       IoBus<int>::Transaction batch;
-      // The batch is applied to the model as it is built, and undone if the bus refuses it.
-      Model& next = model;
-      std::vector<std::pair<Model::key_type, std::optional<Model::mapped_type>>> undo;
-      auto set = [&](const Model::key_type& key, std::optional<Model::mapped_type> value) {
-        auto it = next.find(key);
-        undo.push_back({key, it == next.end() ? std::nullopt : std::optional(it->second)});
-        if (value.has_value()) {
-          next[key] = *value;
-        } else {
-          next.erase(key);
-        }
+      // The draft: the map as the changes so far leave it, overlaps on the way allowed.
+      // A change is refused at once only if its own range is bad or what it unregisters
+      // or moves is not in the draft exactly; the whole batch is refused if the final
+      // draft has an overlap.
+      struct Drafted {
+        BusRange range;
+        int value;
+      };
+      std::vector<Drafted> draft;
+      for (const auto& [key, value] : model) {
+        draft.push_back({BusRange{static_cast<AddressSpace>(key.first), key.second, value.first},
+                         value.second});
+      }
+      auto past_end = [](const BusRange& r) {
+        return (r.space == kPio && r.base + r.size > 0x10000) || r.base + (r.size - 1) < r.base;
       };
       bool valid = true;
-      for (int i = 0; i < ops; ++i) {
+      for (int i = 0; i < ops && valid; ++i) {
         const AddressSpace space = rng() % 4 == 0 ? kPio : kMmio;
         const int kind = static_cast<int>(rng() % (grow ? 4 : 3));
-        if (kind == 0 || kind == 3 || next.empty()) {
+        if (kind == 0 || kind == 3 || draft.empty()) {
           const BusRange r = random_range(space);
-          const bool past_end =
-              (space == kPio && r.base + r.size > 0x10000) || r.base + (r.size - 1) < r.base;
-          if (past_end || overlaps(next, r, kMax)) valid = false;
+          if (past_end(r)) valid = false;
           batch.Register(r, next_value);
-          set({static_cast<int>(space), r.base}, Model::mapped_type{r.size, next_value++});
+          draft.push_back({r, next_value++});
           continue;
         }
-        auto it = next.begin();
-        std::advance(it, rng() % next.size());
-        const auto [key, value] = *it;
-        const BusRange from{static_cast<AddressSpace>(key.first), key.second, value.first};
+        // Of several ranges exactly there, a change names the one that was there first.
+        const BusRange wanted = draft[rng() % draft.size()].range;
+        const size_t pick =
+            static_cast<size_t>(std::find_if(draft.begin(), draft.end(),
+                                             [&](const Drafted& d) { return d.range == wanted; }) -
+                                draft.begin());
+        const Drafted moving = draft[pick];
+        draft.erase(draft.begin() + static_cast<std::ptrdiff_t>(pick));
         if (kind == 1) {
-          batch.Unregister(from);
-          set(key, std::nullopt);
+          batch.Unregister(moving.range);
         } else {
-          BusRange to = random_range(from.space);
-          to.size = from.size;
-          if (to.base + (to.size - 1) < to.base ||
-              (to.space == kPio && to.base + to.size > 0x10000) || overlaps(next, to, from.base)) {
-            valid = false;
-          }
-          batch.Move(from, to.base);
-          set(key, std::nullopt);
-          set({key.first, to.base}, value);
+          BusRange to = random_range(moving.range.space);
+          to.size = moving.range.size;
+          if (past_end(to)) valid = false;
+          batch.Move(moving.range, to.base);
+          draft.push_back({to, moving.value});
         }
-        if (!valid) break;
+      }
+      // The final draft, sorted: valid iff no two ranges of a space share an address.
+      std::sort(draft.begin(), draft.end(), [](const Drafted& x, const Drafted& y) {
+        return std::pair(x.range.space, x.range.base) < std::pair(y.range.space, y.range.base);
+      });
+      for (size_t i = 1; i < draft.size() && valid; ++i) {
+        const BusRange& x = draft[i - 1].range;
+        const BusRange& y = draft[i].range;
+        if (x.space == y.space && y.base <= x.last()) valid = false;
       }
       const uint64_t generation = bus.generation();
       const absl::Status status = bus.Apply(std::move(batch));
@@ -179,14 +170,11 @@ void RunAgainstModel(size_t target, uint64_t seed) {
       if (status.ok()) {
         ++published;
         EXPECT_EQ(bus.generation(), generation + 1);
-      } else {
-        for (auto u = undo.rbegin(); u != undo.rend(); ++u) {
-          if (u->second.has_value()) {
-            model[u->first] = *u->second;
-          } else {
-            model.erase(u->first);
-          }
+        model.clear();
+        for (const Drafted& d : draft) {
+          model[{static_cast<int>(d.range.space), d.range.base}] = {d.range.size, d.value};
         }
+      } else {
         ++failed;
         EXPECT_EQ(bus.generation(), generation);
       }

@@ -258,6 +258,18 @@ TEST_F(IoManagerTest, AMovedFromTransactionIsEmptyAndClosed) {
   EXPECT_EQ(io_.FindDevice(AddressSpace::kPio, 0x64), other_);
 }
 
+TEST_F(IoManagerTest, ATransactionSwappingTwoRangesCommits) {
+  ASSERT_OK(io_.RegisterDeviceIo(other_, {MmioRange{0x2000, 0x1000}}));
+  IoManager::Transaction tx = io_.Begin();
+  ASSERT_OK(tx.Move(MmioRange{0x1000, 0x1000}, 0x2000));
+  ASSERT_OK(tx.Move(MmioRange{0x2000, 0x1000}, 0x1000));
+  ASSERT_OK(tx.Commit());
+  EXPECT_EQ(io_.FindDevice(AddressSpace::kMmio, 0x1000), other_);
+  EXPECT_EQ(io_.FindDevice(AddressSpace::kMmio, 0x2000), mmio_dev_);
+  EXPECT_EQ(io_.device_count(), 3u);
+  EXPECT_EQ(io_.range_count(), 3u);
+}
+
 TEST_F(IoManagerTest, MoveChangesTheBaseTheDeviceSees) {
   ASSERT_OK(io_.MoveDeviceIo(MmioRange{0x1000, 0x1000}, 0x7000));
   uint8_t byte = 0;
