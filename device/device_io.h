@@ -13,7 +13,8 @@
 //
 // Defaults, as in the original: every handler does nothing (a read leaves `data` as the
 // caller filled it); GetAssignedResources() is empty; GetTrappedIoResources() returns the
-// assigned resources.
+// assigned resources. GetRangeOptions() (priority, access rules: device/access.h) is
+// RangeOptions{}; a handler reads which vCPU is accessing with CurrentAccess().
 //
 // Handlers run on the dispatching vCPU thread inside a read section: they must not block
 // on anything a writer holds while it waits for a grace period. Where each hook and the
@@ -28,6 +29,7 @@
 #include <cstdint>
 
 #include "absl/types/span.h"
+#include "dbs_device/device/access.h"
 #include "dbs_device/resources/resources.h"
 
 namespace dbs {
@@ -52,6 +54,9 @@ class DeviceIo {
   virtual DeviceResources GetAssignedResources() const { return {}; }
   // The PIO/MMIO ranges whose accesses should reach the handlers; by default all assigned.
   virtual DeviceResources GetTrappedIoResources() const { return GetAssignedResources(); }
+  // The priority and access rules of `range` (device/access.h); read once, when the range
+  // is registered. By default priority 0 and rules that accept every access unchanged.
+  virtual RangeOptions GetRangeOptions(const Resource& /*range*/) const { return {}; }
 };
 
 // A device whose handlers are called one at a time. The same handlers as DeviceIo.
@@ -68,6 +73,7 @@ class DeviceIoMut {
 
   virtual DeviceResources GetAssignedResources() const { return {}; }
   virtual DeviceResources GetTrappedIoResources() const { return GetAssignedResources(); }
+  virtual RangeOptions GetRangeOptions(const Resource& /*range*/) const { return {}; }
 };
 
 }  // namespace dbs

@@ -34,6 +34,9 @@ class MutexDevice : public device_internal::LockedDevice<DeviceIo, T> {
   DeviceResources GetAssignedResources() const override {
     return this->WithLock([](const T& d) { return d.GetAssignedResources(); });
   }
+  RangeOptions GetRangeOptions(const Resource& range) const override {
+    return this->WithLock([&range](const T& d) { return d.GetRangeOptions(range); });
+  }
   DeviceResources GetTrappedIoResources() const override {
     return this->WithLock([](const T& d) { return d.GetTrappedIoResources(); });
   }

@@ -78,7 +78,30 @@ absl::Status IoManager::Transaction::Register(std::shared_ptr<DeviceIo> device,
   absl::StatusOr<std::vector<BusRange>> ranges = BusRangesOf(resources);
   if (!ranges.ok()) return ranges.status();
   if (ranges->empty()) return absl::OkStatus();
-  for (const BusRange& range : *ranges) bus_changes_.Register(range, {device, 0});
+  // Each range's options, read now (with no lock held: the device's code) and checked.
+  std::vector<AccessRules> rules;
+  rules.reserve(ranges->size());
+  for (const Resource& resource : resources) {
+    if (!ToBusRange(resource).has_value()) continue;
+    const RangeOptions options = device->GetRangeOptions(resource);
+    if (absl::Status valid = options.rules.Validate(); !valid.ok()) {
+      return absl::Status(valid.code(), absl::StrCat(ToString(resource), ": ", valid.message()));
+    }
+    if (options.priority != 0) {
+      return absl::UnimplementedError(absl::StrCat(ToString(resource), ": overlays (priority ",
+                                                   options.priority, ") are not supported yet"));
+    }
+    const uint64_t size = ToBusRange(resource)->size;
+    if (!options.rules.is_default() && size % options.rules.impl_min_size != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(ToString(resource), ": a range with access rules must be a multiple of ",
+                       options.rules.impl_min_size, " bytes (impl_min_size) long"));
+    }
+    rules.push_back(options.rules);
+  }
+  for (size_t i = 0; i < ranges->size(); ++i) {
+    bus_changes_.Register((*ranges)[i], {device, 0, rules[i]});
+  }
   ++changes_;
   return absl::OkStatus();
 }
@@ -131,6 +154,7 @@ IoManager::Transaction IoManager::Begin() { return Transaction(this); }
 IoManager::IoManager(RcuDomain& domain, Options options)
     : bus_(domain),
       statistics_(options.statistics),
+      unclaimed_read_fill_(options.unclaimed_read_fill),
       unclaimed_counter_(manager_internal::AllocateCounterId()) {}
 
 IoManager::~IoManager() {
@@ -263,6 +287,27 @@ absl::Status IoManager::DispatchError(const Bus::Generation& generation, Address
   manager_internal::CountError(id, static_cast<int>(status.code()));
   return status;
 }
+
+namespace manager_internal {
+
+absl::Status CheckAccessRules(const AccessRules& rules, AddressSpace space, uint64_t address,
+                              size_t size) {
+  const bool access_size = size == 1 || size == 2 || size == 4 || size == 8;
+  if (!access_size || size < rules.min_size || size > rules.max_size) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "a %u-byte access at %s %#x: the device takes %u to %u bytes there", size,
+        space == AddressSpace::kPio ? "PIO" : "MMIO", address, rules.min_size, rules.max_size));
+  }
+  if (!rules.unaligned && address % size != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("a %u-byte access at %s %#x is not aligned to its size, which the "
+                        "device requires there",
+                        size, space == AddressSpace::kPio ? "PIO" : "MMIO", address));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace manager_internal
 
 absl::Status IoManager::Synchronize() { return bus_.domain().Synchronize(); }
 

@@ -34,6 +34,18 @@
 // STATISTICS per device are kept per thread and summed when asked for (GetDeviceStats);
 // failed accesses are always counted, successful ones only with Options::statistics.
 //
+// ACCESS RULES. A range whose device declares AccessRules (DeviceIo::GetRangeOptions, read
+// when the range is registered) gets accesses of the sizes it accepts only: others are
+// kInvalidArgument naming the rule, the device not called. An accepted access wider than
+// `impl_max_size` reaches the handler as `impl_max_size` pieces in ascending address order
+// (a read assembled little-endian); one narrower than `impl_min_size` as one call of
+// `impl_min_size` bytes at the offset aligned down to that size, a read's bytes taken from
+// it and a write's other bytes zero. QEMU (access_with_adjusted_size) widens at the
+// access's own offset instead, which can run past the end of the range: here a widened
+// access stays inside it, and a range with rules must be a multiple of `impl_min_size`
+// long. Accesses must be 1, 2, 4 or 8 bytes on such a range; ranges with the default rules
+// take every access unchanged, at no cost.
+//
 // Every call gives the basic exception guarantee. Thread-safety: every method is
 // thread-safe. Dispatch is wait-free; changes serialise on one mutex that is never held
 // while waiting for readers, nor while device code runs.
@@ -56,6 +68,7 @@
 #include "dbs_device/base/mutex.h"
 #include "dbs_device/bus/io_bus.h"
 #include "dbs_device/bus/rcu.h"
+#include "dbs_device/device/access.h"
 #include "dbs_device/device/device_io.h"
 #include "dbs_device/device/mutex_device.h"
 #include "dbs_device/manager/device_stats.h"
@@ -70,6 +83,10 @@ struct IoManagerOptions {
   // only the thread's reader state, as docs/architecture.md's concurrency contract states.
   // Failed accesses are counted either way.
   bool statistics = false;
+  // What a read that fails (no device, past a range's end, refused by the range's access
+  // rules) leaves in the buffer: every byte set to this value (0xff is what a PC's
+  // unassigned ports answer), or, by default, the buffer as it was. The status is the same.
+  std::optional<uint8_t> unclaimed_read_fill;
 };
 
 class IoManager {
@@ -108,11 +125,20 @@ class IoManager {
   // Starts a transaction.
   Transaction Begin();
 
-  // Dispatch, on vCPU threads.
+  // Dispatch, on vCPU threads. With a context, the handlers read it with CurrentAccess()
+  // (device/access.h); without one they see the enclosing dispatch's, or a default one.
   [[nodiscard]] absl::Status PioRead(uint16_t port, absl::Span<uint8_t> data);
   [[nodiscard]] absl::Status PioWrite(uint16_t port, absl::Span<const uint8_t> data);
   [[nodiscard]] absl::Status MmioRead(uint64_t address, absl::Span<uint8_t> data);
   [[nodiscard]] absl::Status MmioWrite(uint64_t address, absl::Span<const uint8_t> data);
+  [[nodiscard]] absl::Status PioRead(uint16_t port, absl::Span<uint8_t> data,
+                                     const AccessContext& context);
+  [[nodiscard]] absl::Status PioWrite(uint16_t port, absl::Span<const uint8_t> data,
+                                      const AccessContext& context);
+  [[nodiscard]] absl::Status MmioRead(uint64_t address, absl::Span<uint8_t> data,
+                                      const AccessContext& context);
+  [[nodiscard]] absl::Status MmioWrite(uint64_t address, absl::Span<const uint8_t> data,
+                                       const AccessContext& context);
 
   // Returns once every dispatch that began before the call has returned, and the
   // generations retired before it are reclaimed. kFailedPrecondition inside a dispatch (or
@@ -138,12 +164,20 @@ class IoManager {
     size_t ranges;
   };
 
+  template <bool kWrite>
+  using Bytes = std::conditional_t<kWrite, absl::Span<const uint8_t>, absl::Span<uint8_t>>;
+
   template <bool kWrite, typename Call>
-  absl::Status Dispatch(AddressSpace space, uint64_t address, size_t length, Call call);
+  absl::Status Dispatch(AddressSpace space, uint64_t address, Bytes<kWrite> data, Call call);
   // The dispatch path with counting compiled in or out, so the path without it carries
   // none of its code or register pressure.
   template <bool kWrite, bool kCount, typename Call>
-  absl::Status DispatchWith(AddressSpace space, uint64_t address, size_t length, Call call);
+  absl::Status DispatchWith(AddressSpace space, uint64_t address, Bytes<kWrite> data, Call call);
+  // A range whose access rules are not the default: refuse, split or widen. Out of line.
+  template <bool kWrite, bool kCount, typename Call>
+  absl::Status DispatchByRules(const Bus::Entry& entry, AddressSpace space, uint64_t base,
+                               uint64_t offset, Bytes<kWrite> data, Call call);
+  void FillFailedRead(absl::Span<uint8_t> data) const;
   // The error of a lookup in `generation` that failed, counted. Out of line, and it repeats
   // the lookup rather than taking the result, so the dispatch path keeps that result in
   // registers and never loads what only an error needs.
@@ -154,6 +188,7 @@ class IoManager {
 
   Bus bus_;
   const bool statistics_;
+  const std::optional<uint8_t> unclaimed_read_fill_;
   const uint32_t unclaimed_counter_;
   mutable internal::Mutex mu_;  // serialises changes
   absl::flat_hash_map<const DeviceIo*, DeviceInfo> devices_ ABSL_GUARDED_BY(mu_);

@@ -77,6 +77,9 @@ class ManagedDevice : public device_internal::LockedDevice<Device, T> {
     DeviceResources trapped = this->WithLock([](const T& d) { return d.GetTrappedIoResources(); });
     return trapped.empty() ? Device::GetTrappedIoResources() : trapped;
   }
+  RangeOptions GetRangeOptions(const Resource& range) const override {
+    return this->WithLock([&range](const T& d) { return d.GetRangeOptions(range); });
+  }
   // Runs what OnResume set, under the device's lock.
   void Resume() override {
     this->WithLock([this](T&) {

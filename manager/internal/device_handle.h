@@ -8,19 +8,38 @@
 #include <memory>
 
 #include "dbs_device/bus/io_bus.h"
+#include "dbs_device/device/access.h"
 #include "dbs_device/device/device_io.h"
 
 namespace dbs::manager_internal {
 
-// The owning pointer, and the device's counter id (manager/internal/dispatch_stats.h).
+// The owning pointer, the device's counter id (manager/internal/dispatch_stats.h) and the
+// range's access rules.
 struct DeviceHandle {
   std::shared_ptr<DeviceIo> device;
   uint32_t counter_id;
+  AccessRules rules;
 };
 
-// What every dispatch needs, copied into the leaf beside the range: the device.
+// What every dispatch reads, in the leaf beside the range: the device, with its low bit set
+// when the range has rules other than the default, so that only such ranges pay for them.
+class HotDevice {
+ public:
+  HotDevice() = default;
+  HotDevice(DeviceIo* device, bool has_rules)
+      : bits_(reinterpret_cast<uintptr_t>(device) | uintptr_t{has_rules}) {}
+  DeviceIo& device() const { return *reinterpret_cast<DeviceIo*>(bits_ & ~uintptr_t{1}); }
+  bool has_rules() const { return (bits_ & 1) != 0; }
+
+ private:
+  static_assert(alignof(DeviceIo) >= 2, "the low bit of a device pointer is free");
+  uintptr_t bits_ = 0;
+};
+
 struct DeviceOfHandle {
-  DeviceIo* operator()(const DeviceHandle& handle) const { return handle.device.get(); }
+  HotDevice operator()(const DeviceHandle& handle) const {
+    return HotDevice(handle.device.get(), !handle.rules.is_default());
+  }
 };
 
 // What only a counted dispatch needs, in an array of its own: the counter id.
