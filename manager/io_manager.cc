@@ -1,6 +1,7 @@
 #include "dbs_device/manager/io_manager.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -187,6 +188,14 @@ IoManager::~IoManager() {
   }
 }
 
+uint32_t IoManager::CounterFor(const DeviceIo* device,
+                               absl::flat_hash_map<const DeviceIo*, uint32_t>& fresh) {
+  if (auto it = devices_.find(device); it != devices_.end()) return it->second.counter_id;
+  auto [id, inserted] = fresh.try_emplace(device, 0);
+  if (inserted) id->second = manager_internal::AllocateCounterId();
+  return id->second;
+}
+
 absl::Status IoManager::CommitTransaction(Transaction& tx) {
   // Declared before the lock, so destroyed after it is released: the operations' device
   // references, the change's retirement (which may reclaim, and so destroy devices) and
@@ -199,17 +208,14 @@ absl::Status IoManager::CommitTransaction(Transaction& tx) {
   {
     internal::MutexLock lock(&mu_);
     absl::flat_hash_map<const DeviceIo*, uint32_t> fresh_counters;  // devices new to the bus
-    changes.ForEachValue([&](manager_internal::DeviceHandle& handle)
-                             ABSL_NO_THREAD_SAFETY_ANALYSIS {  // mu_ is held
-                               const DeviceIo* device = handle.device.get();
-                               if (auto it = devices_.find(device); it != devices_.end()) {
-                                 handle.counter_id = it->second.counter_id;
-                                 return;
-                               }
-                               auto [fresh, inserted] = fresh_counters.try_emplace(device, 0);
-                               if (inserted) fresh->second = manager_internal::AllocateCounterId();
-                               handle.counter_id = fresh->second;
-                             });
+    bool ruled = false;
+    auto finish = [&](manager_internal::DeviceHandle& handle) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      handle.counter_id = CounterFor(handle.device.get(), fresh_counters);  // mu_ is held
+      ruled |= !handle.rules.is_default();
+    };
+    changes.ForEachValue(finish);
+    // Before the publication's release store: a dispatch that finds the range sees the flag.
+    if (ruled) ruled_ranges_.store(true, std::memory_order_relaxed);
     change = bus_.Publish(std::move(changes));
     if (!change.ok()) {
       // The fresh ids were never published: no dispatch can be counting into them.
@@ -308,6 +314,64 @@ absl::Status CheckAccessRules(const AccessRules& rules, AddressSpace space, uint
 }
 
 }  // namespace manager_internal
+
+namespace {
+
+// One handler call of an access that the rules have accepted.
+void CallHandler(DeviceIo& device, AddressSpace space, bool write, uint64_t base, uint64_t offset,
+                 uint8_t* data, size_t size) {
+  if (space == AddressSpace::kPio) {
+    const PioAddress pio_base{static_cast<uint16_t>(base)};
+    const PioAddress pio_offset{static_cast<uint16_t>(offset)};
+    if (write) {
+      device.PioWrite(pio_base, pio_offset, absl::MakeConstSpan(data, size));
+    } else {
+      device.PioRead(pio_base, pio_offset, absl::MakeSpan(data, size));
+    }
+  } else if (write) {
+    device.Write(IoAddress{base}, IoAddress{offset}, absl::MakeConstSpan(data, size));
+  } else {
+    device.Read(IoAddress{base}, IoAddress{offset}, absl::MakeSpan(data, size));
+  }
+}
+
+}  // namespace
+
+absl::Status IoManager::DispatchByRules(const Bus::Entry& entry, AddressSpace space, bool write,
+                                        uint64_t base, uint64_t offset, uint8_t* data,
+                                        size_t size) {
+  const AccessRules& rules = entry.value.rules;
+  const uint32_t counter = entry.value.counter_id;
+  DeviceIo& device = *entry.value.device;
+  if (absl::Status refused = manager_internal::CheckAccessRules(rules, space, base + offset, size);
+      !refused.ok()) {
+    manager_internal::CountError(counter, static_cast<int>(refused.code()));
+    if (!write) FillFailedRead(absl::MakeSpan(data, size));
+    return refused;
+  }
+  if (statistics_) {
+    if (write) {
+      manager_internal::CountAccess<true>(counter, size);
+    } else {
+      manager_internal::CountAccess<false>(counter, size);
+    }
+  }
+  if (size > rules.impl_max_size) {  // split, in ascending address order
+    for (size_t at = 0; at < size; at += rules.impl_max_size) {
+      CallHandler(device, space, write, base, offset + at, data + at, rules.impl_max_size);
+    }
+  } else if (size < rules.impl_min_size) {  // widened, inside the range
+    const uint64_t aligned = offset & ~uint64_t{rules.impl_min_size - 1u};
+    const size_t at = offset - aligned;
+    uint8_t wide[8] = {};
+    if (write) std::memcpy(wide + at, data, size);
+    CallHandler(device, space, write, base, aligned, wide, rules.impl_min_size);
+    if (!write) std::memcpy(data, wide + at, size);
+  } else {
+    CallHandler(device, space, write, base, offset, data, size);
+  }
+  return absl::OkStatus();
+}
 
 absl::Status IoManager::Synchronize() { return bus_.domain().Synchronize(); }
 

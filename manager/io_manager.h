@@ -53,6 +53,7 @@
 #ifndef DBS_DEVICE_MANAGER_IO_MANAGER_H_
 #define DBS_DEVICE_MANAGER_IO_MANAGER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -173,10 +174,11 @@ class IoManager {
   // none of its code or register pressure.
   template <bool kWrite, bool kCount, typename Call>
   absl::Status DispatchWith(AddressSpace space, uint64_t address, Bytes<kWrite> data, Call call);
-  // A range whose access rules are not the default: refuse, split or widen. Out of line.
-  template <bool kWrite, bool kCount, typename Call>
-  absl::Status DispatchByRules(const Bus::Entry& entry, AddressSpace space, uint64_t base,
-                               uint64_t offset, Bytes<kWrite> data, Call call);
+  // A range whose access rules are not the default: refuse, split or widen. Out of line,
+  // so that ranges without rules carry none of its code; `data` is written only by reads.
+  ABSL_ATTRIBUTE_NOINLINE absl::Status DispatchByRules(const Bus::Entry& entry, AddressSpace space,
+                                                       bool write, uint64_t base, uint64_t offset,
+                                                       uint8_t* data, size_t size);
   void FillFailedRead(absl::Span<uint8_t> data) const;
   // The error of a lookup in `generation` that failed, counted. Out of line, and it repeats
   // the lookup rather than taking the result, so the dispatch path keeps that result in
@@ -185,10 +187,15 @@ class IoManager {
                                                      AddressSpace space, uint64_t address,
                                                      size_t length);
   absl::Status CommitTransaction(Transaction& tx) ABSL_LOCKS_EXCLUDED(mu_);
+  // The counter id of `device`: its own if it has ranges, else one allocated into `fresh`.
+  uint32_t CounterFor(const DeviceIo* device, absl::flat_hash_map<const DeviceIo*, uint32_t>& fresh)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Bus bus_;
   const bool statistics_;
   const std::optional<uint8_t> unclaimed_read_fill_;
+  // Set, for good, before the first range with access rules is published.
+  std::atomic<bool> ruled_ranges_{false};
   const uint32_t unclaimed_counter_;
   mutable internal::Mutex mu_;  // serialises changes
   absl::flat_hash_map<const DeviceIo*, DeviceInfo> devices_ ABSL_GUARDED_BY(mu_);

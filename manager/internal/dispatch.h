@@ -65,50 +65,15 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status IoManager::DispatchWith(Address
     if constexpr (!kWrite) FillFailedRead(data);
     return absl::Status(std::move(error));
   }
-  const manager_internal::HotDevice hot = *hit.hot;
-  if (ABSL_PREDICT_FALSE(hot.has_rules())) {
-    return DispatchByRules<kWrite, kCount>(*hit.entry, space, address - hit.offset, hit.offset,
-                                           data, call);
+  // Read after the generation, so a range with rules is never seen without the flag that
+  // says some range has them (set before that range is published). While no range has
+  // rules, the device pointer is used as it is, with no test on its tag bit.
+  if (ABSL_PREDICT_FALSE(ruled_ranges_.load(std::memory_order_relaxed)) && hit.hot->has_rules()) {
+    return DispatchByRules(*hit.entry, space, kWrite, address - hit.offset, hit.offset,
+                           const_cast<uint8_t*>(data.data()), data.size());
   }
   if constexpr (kCount) manager_internal::CountAccess<kWrite>(*hit.tag, data.size());
-  call(hot.device(), address - hit.offset, hit.offset, data);
-  return absl::OkStatus();
-}
-
-template <bool kWrite, bool kCount, typename Call>
-ABSL_ATTRIBUTE_NOINLINE absl::Status IoManager::DispatchByRules(const Bus::Entry& entry,
-                                                                AddressSpace space, uint64_t base,
-                                                                uint64_t offset, Bytes<kWrite> data,
-                                                                Call call) {
-  const AccessRules& rules = entry.value.rules;
-  const uint32_t counter = entry.value.counter_id;
-  DeviceIo& device = *entry.value.device;
-  const size_t size = data.size();
-  if (absl::Status refused = manager_internal::CheckAccessRules(rules, space, base + offset, size);
-      !refused.ok()) {
-    manager_internal::CountError(counter, static_cast<int>(refused.code()));
-    if constexpr (!kWrite) FillFailedRead(data);
-    return refused;
-  }
-  if constexpr (kCount) manager_internal::CountAccess<kWrite>(counter, size);
-  if (size > rules.impl_max_size) {  // split, in ascending address order
-    for (size_t at = 0; at < size; at += rules.impl_max_size) {
-      call(device, base, offset + at, data.subspan(at, rules.impl_max_size));
-    }
-  } else if (size < rules.impl_min_size) {  // widened, inside the range
-    const uint64_t aligned = offset & ~uint64_t{rules.impl_min_size - 1u};
-    const size_t at = offset - aligned;
-    uint8_t wide[8] = {};
-    if constexpr (kWrite) {
-      std::memcpy(wide + at, data.data(), size);
-      call(device, base, aligned, absl::Span<const uint8_t>(wide, rules.impl_min_size));
-    } else {
-      call(device, base, aligned, absl::Span<uint8_t>(wide, rules.impl_min_size));
-      std::memcpy(data.data(), wide + at, size);
-    }
-  } else {
-    call(device, base, offset, data);
-  }
+  call(hit.hot->untagged(), address - hit.offset, hit.offset, data);
   return absl::OkStatus();
 }
 
