@@ -1,10 +1,13 @@
 #include "dbs_device/manager/device_manager.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "dbs_device/bus/bus_range.h"
 
 namespace dbs {
 
@@ -32,6 +35,24 @@ bool AsksForSharedIrq(const std::vector<ResourceConstraint>& constraints) {
     }
   }
   return false;
+}
+
+// What the constraints that name a place ask for (a PIO or MMIO window, a given IRQ), as
+// resources, so that a refusal can say who holds them.
+std::vector<Resource> ExactResourcesOf(const std::vector<ResourceConstraint>& constraints) {
+  std::vector<Resource> wanted;
+  for (const ResourceConstraint& c : constraints) {
+    if (const auto* pio = std::get_if<PioConstraint>(&c); pio != nullptr && pio->range) {
+      const uint16_t min = pio->range->min.raw_value(), max = pio->range->max.raw_value();
+      if (min <= max) wanted.push_back(PioRange{min, static_cast<uint16_t>(max - min + 1)});
+    } else if (const auto* mmio = std::get_if<MmioConstraint>(&c); mmio != nullptr && mmio->range) {
+      const uint64_t min = mmio->range->min.raw_value(), max = mmio->range->max.raw_value();
+      if (min <= max && max - min < ~uint64_t{0}) wanted.push_back(MmioRange{min, max - min + 1});
+    } else if (const auto* irq = std::get_if<LegacyIrqConstraint>(&c); irq != nullptr && irq->irq) {
+      wanted.push_back(LegacyIrq{*irq->irq});
+    }
+  }
+  return wanted;
 }
 
 std::string Describe(DeviceId id, absl::string_view name) {
@@ -77,7 +98,12 @@ absl::StatusOr<DeviceId> DeviceManager::AddDevice(std::shared_ptr<Device> device
   const std::string prefix = absl::StrCat("adding ", device->name(), ": ");
   const std::vector<ResourceConstraint> constraints = device->GetResourceConstraints();
   absl::StatusOr<DeviceResources> allocated = resources_.AllocateDeviceResources(constraints);
-  if (!allocated.ok()) return Prefixed(allocated.status(), prefix);
+  if (!allocated.ok()) {
+    absl::Status status = Prefixed(allocated.status(), prefix);
+    if (status.code() != absl::StatusCode::kResourceExhausted) return status;
+    return absl::Status(status.code(),
+                        absl::StrCat(status.message(), HoldersOf(ExactResourcesOf(constraints))));
+  }
   auto give_back = absl::MakeCleanup([&] { (void)resources_.FreeDeviceResources(*allocated); });
   device->SetResources(*allocated);
   DeviceResources registered = IoRangesOf(device->GetTrappedIoResources());
@@ -103,6 +129,115 @@ absl::StatusOr<DeviceId> DeviceManager::AddDevice(std::shared_ptr<Device> device
   return id;
 }
 
+namespace {
+
+// The PIO/MMIO range `resource` moved to `new_base`; nullopt for other kinds.
+std::optional<Resource> MovedTo(const Resource& resource, uint64_t new_base) {
+  if (const auto* pio = std::get_if<PioRange>(&resource)) {
+    if (new_base > 0xffff) return std::nullopt;
+    return PioRange{static_cast<uint16_t>(new_base), pio->size};
+  }
+  if (const auto* mmio = std::get_if<MmioRange>(&resource)) return MmioRange{new_base, mmio->size};
+  return std::nullopt;
+}
+
+bool SharesAnAddress(const Resource& a, const Resource& b) {
+  const std::optional<BusRange> x = ToBusRange(a), y = ToBusRange(b);
+  if (x.has_value() && y.has_value()) {
+    return x->space == y->space && x->base <= y->last() && y->base <= x->last();
+  }
+  if (const auto* irq = std::get_if<LegacyIrq>(&a)) {
+    const auto* other = std::get_if<LegacyIrq>(&b);
+    return other != nullptr && other->irq == irq->irq;
+  }
+  return false;
+}
+
+// `resources` with `from` replaced by `to`.
+DeviceResources Replaced(const DeviceResources& resources, const Resource& from,
+                         const Resource& to) {
+  DeviceResources out;
+  for (const Resource& r : resources) out.Append(r == from ? to : r);
+  return out;
+}
+
+}  // namespace
+
+std::string DeviceManager::HoldersOf(absl::Span<const Resource> wanted) const {
+  struct Holder {
+    DeviceId id;
+    std::shared_ptr<Device> device;
+    Resource held;
+  };
+  std::vector<Holder> holders;
+  {
+    internal::MutexLock lock(&mu_);
+    for (const auto& [id, placed] : devices_) {
+      for (const Resource& held : placed.allocated) {
+        if (std::any_of(wanted.begin(), wanted.end(),
+                        [&](const Resource& w) { return SharesAnAddress(held, w); })) {
+          holders.push_back({id, placed.device, held});
+        }
+      }
+    }
+  }
+  std::string out;  // names asked for with no lock held: device code
+  for (const Holder& h : holders) {
+    absl::StrAppend(&out, ", ", ToString(h.held), " held by ", Describe(h.id, h.device->name()));
+  }
+  return out;
+}
+
+absl::Status DeviceManager::MoveDeviceIo(DeviceId id, const Resource& from, uint64_t new_base) {
+  const std::optional<Resource> to = MovedTo(from, new_base);
+  if (!to.has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot move ", ToString(from), " to ", absl::Hex(new_base, absl::kZeroPad4)));
+  }
+  bool allocated;
+  {
+    internal::MutexLock lock(&mu_);
+    auto it = devices_.find(id);
+    if (it == devices_.end()) return absl::NotFoundError(absl::StrCat("no device with id ", id));
+    const DeviceResources& registered = it->second.registered;
+    if (std::find(registered.begin(), registered.end(), from) == registered.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("device ", id, " has no range registered exactly at ", ToString(from)));
+    }
+    const DeviceResources& held = it->second.allocated;
+    allocated = std::find(held.begin(), held.end(), from) != held.end();
+  }
+  // Make before break: the new place is reserved, then the bus moves, then the old place
+  // is given back; each step is undone if a later one fails.
+  if (allocated) {
+    if (absl::Status reserved = resources_.ReserveResources({*to}); !reserved.ok()) {
+      return absl::Status(reserved.code(),
+                          absl::StrCat("moving device ", id, "'s ", ToString(from), ": ",
+                                       reserved.message(), HoldersOf({*to})));
+    }
+  }
+  if (absl::Status moved = io_.MoveDeviceIo(from, new_base); !moved.ok()) {
+    if (allocated) (void)resources_.FreeDeviceResources(DeviceResources({*to}));
+    return absl::Status(moved.code(), absl::StrCat("moving device ", id, "'s ", ToString(from),
+                                                   ": ", moved.message()));
+  }
+  std::shared_ptr<Device> device;
+  DeviceResources now;
+  {
+    internal::MutexLock lock(&mu_);
+    auto it = devices_.find(id);
+    if (it != devices_.end()) {
+      it->second.registered = Replaced(it->second.registered, from, *to);
+      if (allocated) it->second.allocated = Replaced(it->second.allocated, from, *to);
+      device = it->second.device;
+      now = it->second.allocated;
+    }
+  }
+  if (allocated) (void)resources_.FreeDeviceResources(DeviceResources({from}));
+  if (device != nullptr) device->SetResources(now);  // device code: no lock held
+  return absl::OkStatus();
+}
+
 absl::Status DeviceManager::RemoveDevice(DeviceId id) {
   if (ReadSection::InSection()) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -119,10 +254,15 @@ absl::Status DeviceManager::RemoveDevice(DeviceId id) {
   // Without the mutex: unregistering may reclaim (and so destroy) other devices, whose
   // destructors may call this manager, and a handler may call AddDevice while we wait.
   if (absl::Status status = io_.UnregisterDeviceIo(placed.registered); !status.ok()) {
-    // Someone unregistered its ranges behind our back: the device stays as it was.
+    // Someone changed its ranges on the IoManager behind our back: the device stays as it
+    // was. Not kNotFound, which means an unknown id only.
     internal::MutexLock lock(&mu_);
     devices_.emplace(id, std::move(placed));
-    return status;
+    return absl::FailedPreconditionError(
+        absl::StrCat("RemoveDevice(", id,
+                     "): its ranges were changed on the IoManager directly (move them "
+                     "with DeviceManager::MoveDeviceIo); nothing was removed: ",
+                     status.message()));
   }
   if (absl::Status status = io_.Synchronize(); !status.ok()) return status;
   return resources_.FreeDeviceResources(placed.allocated);

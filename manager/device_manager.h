@@ -123,8 +123,21 @@ class DeviceManager {
   }
 
   // Unregisters `id`, waits until no dispatch can still reach it, frees its resources.
-  // kNotFound for an unknown id; kFailedPrecondition from inside a dispatch.
+  // kNotFound for an unknown id, and only then; kFailedPrecondition from inside a dispatch,
+  // or when its ranges were changed on the IoManager directly (nothing is removed).
   [[nodiscard]] absl::Status RemoveDevice(DeviceId id) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Moves the PIO/MMIO range `from` of device `id` to `new_base` (a BAR the guest
+  // reprogrammed), as one change seen by everything that knows the range: the bus (every
+  // dispatch finds the device at exactly one of the two places), the allocator's
+  // reservation, the resources GetResources and Snapshot report and the device's own
+  // (SetResources is called with them, with no lock held). All or nothing. kNotFound for an
+  // unknown id (message "no device with id N") or a range the device does not have
+  // registered exactly; kInvalidArgument for a resource that is no PIO/MMIO range or a
+  // place past its space's end; kAlreadyExists or kResourceExhausted if the new place is
+  // taken (the holder named when it is a device of this manager).
+  [[nodiscard]] absl::Status MoveDeviceIo(DeviceId id, const Resource& from, uint64_t new_base)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // The device added as `id`, or null.
   std::shared_ptr<Device> GetDevice(DeviceId id) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -149,6 +162,10 @@ class DeviceManager {
     DeviceResources registered;  // the PIO/MMIO ranges given to the IoManager
     bool shared_legacy_irq = false;
   };
+
+  // ", held by device N (name)" for each placed device holding a resource that `wanted`
+  // (constraints, or resources) asks for exactly; "" if none.
+  std::string HoldersOf(absl::Span<const Resource> wanted) const ABSL_LOCKS_EXCLUDED(mu_);
 
   ResourceManager& resources_;
   IoManager& io_;

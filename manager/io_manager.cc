@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "dbs_device/device/device.h"
 
 namespace dbs {
 namespace {
@@ -394,6 +395,35 @@ absl::StatusOr<DeviceStats> IoManager::GetDeviceStats(const DeviceIo* device) co
 
 DeviceStats IoManager::UnclaimedStats() const {
   return ToDeviceStats(manager_internal::ReadCounterTotals(unclaimed_counter_));
+}
+
+std::string IoManager::DescribeMap() const {
+  std::string out;
+  ReadSection section;
+  const Bus::Generation& generation = bus_.Current(section);
+  for (AddressSpace space : {AddressSpace::kPio, AddressSpace::kMmio}) {
+    const bool pio = space == AddressSpace::kPio;
+    absl::StrAppendFormat(&out, "%s, %u ranges\n", pio ? "PIO" : "MMIO", generation.size(space));
+    generation.ForEach(space, [&](const Bus::Entry& entry) {
+      const auto* named = dynamic_cast<const Device*>(entry.value.device.get());
+      const std::string name = named != nullptr ? named->name() : "unnamed";
+      if (pio) {
+        absl::StrAppendFormat(&out, "  [%#06x, %#06x] %s", entry.range.base, entry.range.last(),
+                              name);
+      } else {
+        absl::StrAppendFormat(&out, "  [%#018x, %#018x] %s", entry.range.base, entry.range.last(),
+                              name);
+      }
+      const AccessRules& rules = entry.value.rules;
+      if (!rules.is_default()) {
+        absl::StrAppendFormat(&out, " sizes %u-%u, implements %u-%u%s", rules.min_size,
+                              rules.max_size, rules.impl_min_size, rules.impl_max_size,
+                              rules.unaligned ? "" : ", aligned only");
+      }
+      out += '\n';
+    });
+  }
+  return out;
 }
 
 size_t IoManager::range_count() const {

@@ -57,6 +57,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -155,6 +156,14 @@ class IoManager {
   // Registered ranges, and devices with at least one range.
   size_t range_count() const;
   size_t device_count() const;
+  // The map in words, one line per range in ascending address order per space, with its
+  // device's name (Device::name(), called here, or "unnamed") and its rules when they are
+  // not the default: for a VMM's monitor and for test failure messages.
+  //   PIO, 2 ranges
+  //     [0x0060, 0x0060] i8042
+  //     [0x0cf8, 0x0cfb] pci-host sizes 1-4, implements 4-4, aligned only
+  //   MMIO, 0 ranges
+  std::string DescribeMap() const;
   // The published generation's number (+1 per committed change).
   uint64_t generation() const { return bus_.generation(); }
 

@@ -43,7 +43,7 @@ struct FreeNode {
   FreeNode* right = nullptr;
   // best[c]: the largest number of units that fit in one free range of this subtree when
   // starting at a multiple of 2^kClassBits[c]; saturates at 2^64-1; 0 when none fits.
-  std::array<uint64_t, kClasses> best;
+  std::array<uint64_t, kClasses> best{};
 };
 
 void FreeNodeDeleter::operator()(FreeNode* node) const {

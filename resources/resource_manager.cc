@@ -48,7 +48,8 @@ ResourceManager::ResourceManager(const ResourceManagerConfig& config)
              IntervalAllocator(config.mem),
              MakeIdPool(config.legacy_irq),
              MakeIdPool(config.msi),
-             MakeIdPool(config.kvm_mem_slots)} {
+             MakeIdPool(config.kvm_mem_slots),
+             config.pio_anywhere.value_or(config.pio)} {
   internal::MutexLock lock(&mu_);
   for (const InclusiveRange& window : config.mmio) pools_.mmio.emplace_back(window);
 }
@@ -56,6 +57,7 @@ ResourceManager::ResourceManager(const ResourceManagerConfig& config)
 ResourceManagerConfig ResourceManager::X86DefaultConfig() {
   ResourceManagerConfig config;
   config.pio = {0, 0xffff};
+  config.pio_anywhere = InclusiveRange{0x1000, 0xffff};
   config.mmio = {{0xd0000000, 0xfebfffff}, {uint64_t{1} << 40, (uint64_t{1} << 48) - 1}};
   config.mem = {0, (uint64_t{1} << 40) - 1};
   config.legacy_irq = {0, 23};
@@ -71,8 +73,12 @@ absl::StatusOr<Resource> ResourceManager::AllocateOne(Pools& p,
   return std::visit(
       Overloaded{
           [&](const PioConstraint& c) -> absl::StatusOr<Resource> {
-            absl::StatusOr<InclusiveRange> r =
-                p.pio.Allocate(MakeConstraint(c.size.raw_value(), c.align.raw_value(), c.range));
+            Constraint want = MakeConstraint(c.size.raw_value(), c.align.raw_value(), c.range);
+            if (!c.range.has_value()) {
+              want.min = p.pio_anywhere.min;
+              want.max = p.pio_anywhere.max;
+            }
+            absl::StatusOr<InclusiveRange> r = p.pio.Allocate(want);
             if (!r.ok()) return r.status();
             return PioRange{static_cast<uint16_t>(r->min), c.size};
           },

@@ -32,6 +32,7 @@
 #define DBS_DEVICE_RESOURCES_RESOURCE_MANAGER_H_
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -47,6 +48,9 @@ namespace dbs {
 // The pools of a ResourceManager. Ranges are inclusive.
 struct ResourceManagerConfig {
   InclusiveRange pio{0, 0xffff};
+  // Where a PIO request with no range of its own ("anywhere") is placed; all of `pio` when
+  // unset. X86DefaultConfig keeps the legacy ISA ports below 0x1000 for exact requests.
+  std::optional<InclusiveRange> pio_anywhere;
   std::vector<InclusiveRange> mmio;  // tried in order
   InclusiveRange mem{0, 0};
   InclusiveRange legacy_irq{0, 23};
@@ -60,9 +64,10 @@ class ResourceManager {
   // 32 bits (a malformed pool is empty).
   explicit ResourceManager(const ResourceManagerConfig& config);
 
-  // An x86 PC layout: all 64K ports; MMIO below 4 GiB in [0xd0000000, 0xfebfffff] then
-  // [1 TiB, 256 TiB); guest memory in [0, 1 TiB); IRQs 0-23 (IOAPIC pins); MSI vectors
-  // (GSIs) 24-4095; KVM slots 0-32763.
+  // An x86 PC layout: all 64K ports, "anywhere" requests from the PCI I/O window (0x1000
+  // and up) so the legacy ports below stay for the devices that live there; MMIO below 4 GiB in
+  // [0xd0000000, 0xfebfffff] then [1 TiB, 256 TiB); guest memory in [0, 1 TiB); IRQs 0-23 (IOAPIC
+  // pins); MSI vectors (GSIs) 24-4095; KVM slots 0-32763.
   static ResourceManager X86Defaults();
   static ResourceManagerConfig X86DefaultConfig();
 
@@ -101,6 +106,7 @@ class ResourceManager {
     IdAllocator legacy_irq;
     IdAllocator msi;
     IdAllocator kvm_mem_slots;
+    InclusiveRange pio_anywhere;  // a window of `pio`, not a pool
   };
   Pools pools_ ABSL_GUARDED_BY(mu_);
 

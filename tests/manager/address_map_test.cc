@@ -4,9 +4,11 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "dbs_device/device/access.h"
+#include "dbs_device/device/device.h"
 #include "dbs_device/manager/io_manager.h"
 #include "dbs_device/testing/status_matchers.h"
 #include "dbs_device/tests/manager/recording_device.h"
@@ -224,6 +226,27 @@ TEST(RangeOptionsTest, APriorityIsRefusedUntilOverlaysExist) {
   EXPECT_THAT(io.RegisterDeviceIo(std::make_shared<Overlay>(), {PioRange{0xcf9, 1}}),
               StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("priority 1")));
   EXPECT_EQ(io.range_count(), 0u);
+}
+
+TEST(DescribeMapTest, ListsEveryRangeWithItsDeviceAndItsRules) {
+  class Named : public Device {
+   public:
+    std::string name() const override { return "i8042"; }
+  };
+  IoManager io;
+  ASSERT_OK(io.RegisterDeviceIo(std::make_shared<Named>(), {PioRange{0x64, 1}, PioRange{0x60, 1}}));
+  ASSERT_OK(io.RegisterDeviceIo(
+      std::make_shared<RuledDevice>(
+          AccessRules{.max_size = 4, .unaligned = false, .impl_min_size = 4, .impl_max_size = 4}),
+      {PioRange{0xcf8, 4}, MmioRange{0xfee00000, 0x1000}}));
+  EXPECT_EQ(io.DescribeMap(),
+            "PIO, 3 ranges\n"
+            "  [0x0060, 0x0060] i8042\n"
+            "  [0x0064, 0x0064] i8042\n"
+            "  [0x0cf8, 0x0cfb] unnamed sizes 1-4, implements 4-4, aligned only\n"
+            "MMIO, 1 ranges\n"
+            "  [0x00000000fee00000, 0x00000000fee00fff] unnamed sizes 1-4, implements 4-4, "
+            "aligned only\n");
 }
 
 }  // namespace

@@ -16,9 +16,11 @@
 namespace dbs {
 namespace {
 
+using ::dbs::testing::IsOk;
 using ::dbs::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // A device that asks for what it is told to and counts its calls.
 class FakeDevice : public Device {
@@ -92,6 +94,83 @@ TEST_F(DeviceManagerTest, AddDeviceAllocatesConfiguresAndRegisters) {
   EXPECT_EQ(uart->last_base(), 0x3f8u);
   EXPECT_EQ(devices_.GetDevice(id), uart);
   EXPECT_THAT(devices_.DeviceIds(), ElementsAre(id));
+}
+
+// --- Moving a placed device's range ------------------------------------------------------
+
+std::vector<ResourceConstraint> Window() {
+  return {MmioConstraint{0x1000, 0x1000, AddressWindow<IoAddress>{0xd0000000, 0xd0000fff}}};
+}
+
+TEST_F(DeviceManagerTest, MoveDeviceIoMovesTheBusTheReservationTheRecordAndTheDevice) {
+  auto dev = std::make_shared<FakeDevice>(Window());
+  ASSERT_OK_AND_ASSIGN(DeviceId id, devices_.AddDevice(dev));
+  ASSERT_OK(devices_.MoveDeviceIo(id, MmioRange{0xd0000000, 0x1000}, 0xd0008000));
+  // The bus.
+  EXPECT_EQ(io_.FindDevice(AddressSpace::kMmio, 0xd0000000), nullptr);
+  EXPECT_EQ(io_.FindDevice(AddressSpace::kMmio, 0xd0008004), dev);
+  // What the manager and the device say.
+  ASSERT_OK_AND_ASSIGN(DeviceResources now, devices_.GetResources(id));
+  EXPECT_THAT(now.MmioRanges(), ElementsAre(MmioRange{0xd0008000, 0x1000}));
+  EXPECT_THAT(dev->GetAssignedResources().MmioRanges(), ElementsAre(MmioRange{0xd0008000, 0x1000}));
+  // The allocator: the old place is free again, the new one is taken.
+  EXPECT_OK(resources_.ReserveResources({MmioRange{0xd0000000, 0x1000}}));
+  EXPECT_THAT(resources_.ReserveResources({MmioRange{0xd0008000, 0x1000}}), Not(IsOk()));
+  // And it can still be removed: its ranges are where the manager says.
+  ASSERT_OK(devices_.RemoveDevice(id));
+  EXPECT_EQ(io_.range_count(), 0u);
+  EXPECT_OK(resources_.ReserveResources({MmioRange{0xd0008000, 0x1000}}));
+}
+
+TEST_F(DeviceManagerTest, MoveDeviceIoOntoATakenPlaceChangesNothingAndNamesTheHolder) {
+  auto a = std::make_shared<FakeDevice>(Window());
+  ASSERT_OK_AND_ASSIGN(DeviceId id, devices_.AddDevice(a));
+  auto b = std::make_shared<FakeDevice>(std::vector<ResourceConstraint>{
+      MmioConstraint{0x1000, 0x1000, AddressWindow<IoAddress>{0xd0004000, 0xd0004fff}}});
+  ASSERT_OK_AND_ASSIGN(DeviceId other, devices_.AddDevice(b));
+  const uint64_t generation = io_.generation();
+  const absl::Status refused = devices_.MoveDeviceIo(id, MmioRange{0xd0000000, 0x1000}, 0xd0004000);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_THAT(refused.message(), HasSubstr(absl::StrCat("held by device ", other, " (fake)")));
+  EXPECT_EQ(io_.generation(), generation);
+  EXPECT_EQ(io_.FindDevice(AddressSpace::kMmio, 0xd0000000), a);
+  EXPECT_THAT(devices_.GetResources(id)->MmioRanges(), ElementsAre(MmioRange{0xd0000000, 0x1000}));
+  EXPECT_OK(devices_.RemoveDevice(id));
+  EXPECT_OK(devices_.RemoveDevice(other));
+}
+
+TEST_F(DeviceManagerTest, MoveDeviceIoOfWhatTheDeviceDoesNotHaveIsNotFound) {
+  auto dev = std::make_shared<FakeDevice>(Window());
+  ASSERT_OK_AND_ASSIGN(DeviceId id, devices_.AddDevice(dev));
+  EXPECT_THAT(devices_.MoveDeviceIo(id + 1, MmioRange{0xd0000000, 0x1000}, 0xd0008000),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no device with id")));
+  EXPECT_THAT(devices_.MoveDeviceIo(id, MmioRange{0xd0000000, 0x800}, 0xd0008000),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no range registered exactly")));
+  EXPECT_THAT(devices_.MoveDeviceIo(id, LegacyIrq{4}, 5),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(devices_.MoveDeviceIo(id, MmioRange{0xd0000000, 0x1000}, ~uint64_t{0}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(io_.FindDevice(AddressSpace::kMmio, 0xd0000000), dev);
+}
+
+TEST_F(DeviceManagerTest, RemovingADeviceWhoseRangeMovedBehindTheManagerIsNotNotFound) {
+  auto dev = std::make_shared<FakeDevice>(Window());
+  ASSERT_OK_AND_ASSIGN(DeviceId id, devices_.AddDevice(dev));
+  ASSERT_OK(io_.MoveDeviceIo(MmioRange{0xd0000000, 0x1000}, 0xd0008000));
+  EXPECT_THAT(devices_.RemoveDevice(id),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("MoveDeviceIo")));
+  EXPECT_EQ(devices_.GetDevice(id), dev);
+  EXPECT_EQ(io_.FindDevice(AddressSpace::kMmio, 0xd0008000), dev);
+}
+
+TEST_F(DeviceManagerTest, AnExactRequestForAHeldPortNamesItsHolder) {
+  auto first = std::make_shared<FakeDevice>(ComPort());
+  ASSERT_OK_AND_ASSIGN(DeviceId id, devices_.AddDevice(first));
+  auto second = std::make_shared<FakeDevice>(ComPort());
+  EXPECT_THAT(devices_.AddDevice(second),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       HasSubstr(absl::StrCat("held by device ", id, " (fake)"))));
+  EXPECT_EQ(devices_.device_count(), 1u);
 }
 
 TEST_F(DeviceManagerTest, AllocationFailureHalfWayKeepsNothing) {

@@ -54,6 +54,33 @@ TEST(ResourceManagerTest, AllocatesEachKindInOrder) {
   EXPECT_OK(rm.AllocateDeviceResources(EverythingOnce()).status());
 }
 
+TEST(ResourceManagerTest, X86DefaultsPlaceAnywherePortsInThePciIoWindowAndKeepTheLegacyOnes) {
+  ResourceManager rm = ResourceManager::X86Defaults();
+  for (int i = 0; i < 25; ++i) {
+    ASSERT_OK_AND_ASSIGN(DeviceResources got,
+                         rm.AllocateDeviceResources({PioConstraint{.size = 4}}));
+    const PioRange pio = std::get<PioRange>(got[0]);
+    EXPECT_EQ(pio.base.raw_value(), 0x1000 + 4 * i);
+  }
+  // The i8042's ports are still there for the device that lives at them.
+  EXPECT_OK(rm.AllocateDeviceResources({PioConstraint{1, 1, AddressWindow<PioAddress>{0x60, 0x60}},
+                                        PioConstraint{1, 1, AddressWindow<PioAddress>{0x64, 0x64}}})
+                .status());
+}
+
+TEST(ResourceManagerTest, WithoutAnAnywhereWindowPortsComeFromTheWholePool) {
+  ResourceManager rm(ResourceManagerConfig{});
+  ASSERT_OK_AND_ASSIGN(DeviceResources got, rm.AllocateDeviceResources({PioConstraint{.size = 4}}));
+  EXPECT_EQ(std::get<PioRange>(got[0]).base.raw_value(), 0u);
+  ResourceManagerConfig config;
+  config.pio_anywhere = InclusiveRange{0x400, 0x4ff};
+  ResourceManager windowed(config);
+  ASSERT_OK_AND_ASSIGN(got, windowed.AllocateDeviceResources({PioConstraint{.size = 0x100}}));
+  EXPECT_EQ(std::get<PioRange>(got[0]).base.raw_value(), 0x400u);
+  EXPECT_THAT(windowed.AllocateDeviceResources({PioConstraint{.size = 1}}),
+              StatusIs(absl::StatusCode::kResourceExhausted));
+}
+
 TEST(ResourceManagerTest, PioAndMmioWindowsAreHonoured) {
   ResourceManager rm(SmallConfig());
   ASSERT_OK_AND_ASSIGN(
