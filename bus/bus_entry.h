@@ -19,6 +19,9 @@ template <typename V>
 struct BusEntry {
   BusRange range;
   V value;
+  // Ranges of equal priority never overlap; where ranges of different priorities do, the
+  // highest holding an access's first byte takes the access (an overlay).
+  int32_t priority = 0;
 };
 
 // The default hot projection of a value: a pointer to it.

@@ -17,27 +17,23 @@
 // structure (the leaves' hot projections and tags, the per-thread hints, why 16-way nodes);
 // benchmarks/README.md ("Lookup, and the writer side") has what it costs.
 //
-// READS are wait-free: a per-thread hint for a range found nearby in the same generation,
-// else a branch-free descent of log16 n nodes, then one comparison for the range's end.
-// WRITES serialise on one mutex and never wait for readers, so a writer may run inside a
-// read section (a device handler registering a device): one change copies O(log n) nodes;
-// a Transaction of changes is applied to one working tree and published as one generation,
-// or not at all.
+// READS are wait-free (a per-thread hint, else a descent of log16 n nodes). WRITES serialise
+// on one mutex, never wait for readers and copy O(log n) nodes per change.
 //
-// WHEN VALUES DIE. What a change replaced (nodes, entries and so values) is retired with
-// the epoch it was born at and freed once no read section can reach it: a value stored in
-// the bus outlives every lookup that returned it. Deleters run on whichever thread
-// reclaims, never under a lock of this library: Apply retires after releasing the bus's
-// mutex, and Publish hands the retirement back (a Publication) so that a caller holding a
-// lock of its own, as IoManager does, releases it first. NEVER BLOCK INSIDE A READ SECTION
-// on a lock a writer holds while it synchronizes.
+// WHEN VALUES DIE. What a change replaced is retired and freed once no read section can
+// reach it, on whichever thread reclaims, never under a lock of this library (Publish hands
+// the retirement back as a Publication). NEVER BLOCK INSIDE A READ SECTION on a lock a
+// writer holds while it synchronizes.
 //
-// CONTRACT: the rows of docs/architecture.md's error contract for ranges and lookups: size
-// 0 or past the end of the space is kInvalidArgument; any overlap in the map a change or
-// transaction produces is kAlreadyExists; unregistering or moving what is not registered exactly is
-// kNotFound; a lookup finding no range is kNotFound, one running past its range's end kOutOfRange,
-// length 0 kInvalidArgument. On every error nothing changes; messages name the addresses
-// in hex; every call gives the basic exception guarantee.
+// OVERLAYS. Each range has a priority (default 0); ranges of equal priority never overlap,
+// and the highest priority holding an access's first byte takes it, which must lie inside
+// that range. Each priority is a tree of its own, searched from the highest, without hints.
+//
+// CONTRACT (docs/architecture.md, "Error contract"): size 0 or past the end of the space is
+// kInvalidArgument; an overlap of equal priorities in the map a change or transaction
+// produces, kAlreadyExists; unregistering or moving what is not registered exactly,
+// kNotFound; a lookup finding no range kNotFound, running past its range kOutOfRange,
+// length 0 kInvalidArgument. On every error nothing changes; messages name addresses in hex.
 //
 // Thread-safety: every member is thread-safe.
 
@@ -47,6 +43,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <type_traits>
 
 #include "absl/base/attributes.h"
@@ -96,8 +93,10 @@ class IoBus {
     return *section.Load(current_, [](const Generation* g) { return g->birth_; });
   }
 
-  // Registers `value` at `range`.
-  [[nodiscard]] absl::Status Register(const BusRange& range, V value) ABSL_LOCKS_EXCLUDED(mu_);
+  // Registers `value` at `range`, with `priority` (bus/bus_entry.h: ranges of equal
+  // priority never overlap; a higher one overlays a lower one).
+  [[nodiscard]] absl::Status Register(const BusRange& range, V value, int32_t priority = 0)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Unregisters the range registered exactly at `range`.
   [[nodiscard]] absl::Status Unregister(const BusRange& range) ABSL_LOCKS_EXCLUDED(mu_);
   // Moves the range registered exactly at `from` to `new_base`, atomically: every lookup
@@ -118,9 +117,7 @@ class IoBus {
   uint64_t generation() const;
   RcuDomain& domain() const { return domain_; }
 
-  // Older names, kept for one release: Snapshot is a Generation, Batch a Transaction,
-  // Change a Publication; snapshot() is Current(), Insert Register, Remove Unregister,
-  // Commit Publish.
+  // Older names, kept for one release (CHANGELOG.md).
   using Snapshot = Generation;
   using Batch = Transaction;
   using Change = Publication;
@@ -155,17 +152,20 @@ class alignas(64) IoBus<V, HotOf, TagOf>::Generation {
   template <typename F>
   void ForEach(AddressSpace space, F&& f) const;
 
-  size_t size(AddressSpace space) const { return roots_[static_cast<size_t>(space)].size; }
+  size_t size(AddressSpace space) const;
   size_t size() const { return size(AddressSpace::kPio) + size(AddressSpace::kMmio); }
   // 0 for the empty map a bus starts with, then +1 per publication.
   uint64_t number() const { return number_; }
   uint64_t generation() const { return number_; }  // its older name
-  // Levels of the tree of `space` (0 when empty, 1 when its root is a leaf).
+  // Whether any range of this generation has a priority other than 0.
+  bool has_overlays() const { return overlays_ != nullptr; }
+  // Levels of the priority-0 tree of `space` (0 when empty, 1 when its root is a leaf).
   uint32_t height(AddressSpace space) const { return roots_[static_cast<size_t>(space)].height; }
 
   // Made by IoBus only.
   Generation(typename Impl::Key, const std::array<bus_internal::Root, kAddressSpaces>& roots,
-             uint64_t number, uint64_t birth);
+             std::unique_ptr<const bus_internal::Overlays> overlays, uint64_t number,
+             uint64_t birth);
 
  private:
   friend class IoBus;
@@ -173,17 +173,24 @@ class alignas(64) IoBus<V, HotOf, TagOf>::Generation {
   friend struct bus_internal::GenerationAccess;
   using Leaf = typename Impl::Leaf;
 
+  // Calls `f(const Root&)` for every tree, overlays included.
+  template <typename F>
+  void ForEachRoot(F&& f) const;
+  // Overlaid lookups: every level, highest priority first; no hints.
+  LookupResult FindOverlaid(AddressSpace space, uint64_t address, uint64_t length) const;
+
   // What a lookup reads first, in one cache line.
   uint64_t birth_;  // the epoch read before its change: what ReadSection::Load compares
   uint64_t id_;     // process-wide unique, for the per-thread hints
-  std::array<bus_internal::Root, kAddressSpaces> roots_;
+  std::unique_ptr<const bus_internal::Overlays> overlays_;  // null without overlays
+  std::array<bus_internal::Root, kAddressSpaces> roots_;    // the priority-0 trees
   uint64_t number_;
 };
 
 template <typename V, typename HotOf, typename TagOf>
 class IoBus<V, HotOf, TagOf>::Transaction {
  public:
-  Transaction& Register(const BusRange& range, V value);
+  Transaction& Register(const BusRange& range, V value, int32_t priority = 0);
   Transaction& Unregister(const BusRange& range);
   // Moves the value registered exactly at `from` to `new_base` (same size).
   Transaction& Move(const BusRange& from, uint64_t new_base);

@@ -12,14 +12,20 @@
 // AccessRules say, per range, which accesses the device accepts (`min_size` to `max_size`
 // bytes, aligned to their size unless `unaligned`) and which sizes its handlers implement
 // (`impl_min_size` to `impl_max_size`). IoManager refuses an access the rules do not accept
-// (kInvalidArgument, the device not called), splits a wider accepted access into calls of
-// `impl_max_size` bytes in ascending address order, and serves a narrower one through one
-// call of `impl_min_size` bytes (manager/io_manager.h, "ACCESS RULES", says exactly how and
-// where this differs from QEMU). The default rules accept every access unchanged, and a
-// range with them pays nothing for this.
+// (kInvalidArgument naming the rule, the device not called). An accepted access wider than
+// `impl_max_size` reaches the handler as `impl_max_size` pieces in ascending address order
+// (a read assembled little-endian); one narrower than `impl_min_size` as one call of
+// `impl_min_size` bytes at the offset aligned down to that size, a read's bytes taken from
+// it and a write's other bytes zero. QEMU (access_with_adjusted_size) widens at the
+// access's own offset instead, which can run past the end of the range: here a widened
+// access stays inside it, so a range with rules must be a multiple of `impl_min_size`
+// long. On such a range accesses must be 1, 2, 4 or 8 bytes. The default rules accept every
+// access unchanged, and a range with them pays nothing for this.
 //
 // RangeOptions are read once, when the range is registered (DeviceIo::GetRangeOptions),
-// never per dispatch. `priority` orders overlapping ranges (overlays).
+// never per dispatch. `priority` orders overlapping ranges (overlays): ranges of equal
+// priority never overlap, and the highest priority holding an access's first byte takes
+// the whole access, which must lie inside it (kOutOfRange otherwise).
 //
 // AccessContext describes the access being dispatched: the vCPU index the VMM passed to
 // IoManager's dispatch call. CurrentAccess() returns it inside a handler; outside one, or

@@ -81,17 +81,13 @@ absl::Status IoManager::Transaction::Register(std::shared_ptr<DeviceIo> device,
   if (!ranges.ok()) return ranges.status();
   if (ranges->empty()) return absl::OkStatus();
   // Each range's options, read now (with no lock held: the device's code) and checked.
-  std::vector<AccessRules> rules;
-  rules.reserve(ranges->size());
+  std::vector<RangeOptions> options_of;
+  options_of.reserve(ranges->size());
   for (const Resource& resource : resources) {
     if (!ToBusRange(resource).has_value()) continue;
     const RangeOptions options = device->GetRangeOptions(resource);
     if (absl::Status valid = options.rules.Validate(); !valid.ok()) {
       return absl::Status(valid.code(), absl::StrCat(ToString(resource), ": ", valid.message()));
-    }
-    if (options.priority != 0) {
-      return absl::UnimplementedError(absl::StrCat(ToString(resource), ": overlays (priority ",
-                                                   options.priority, ") are not supported yet"));
     }
     const uint64_t size = ToBusRange(resource)->size;
     if (!options.rules.is_default() && size % options.rules.impl_min_size != 0) {
@@ -99,10 +95,10 @@ absl::Status IoManager::Transaction::Register(std::shared_ptr<DeviceIo> device,
           absl::StrCat(ToString(resource), ": a range with access rules must be a multiple of ",
                        options.rules.impl_min_size, " bytes (impl_min_size) long"));
     }
-    rules.push_back(options.rules);
+    options_of.push_back(options);
   }
   for (size_t i = 0; i < ranges->size(); ++i) {
-    bus_changes_.Register((*ranges)[i], {device, 0, rules[i]});
+    bus_changes_.Register((*ranges)[i], {device, 0, options_of[i].rules}, options_of[i].priority);
   }
   ++changes_;
   return absl::OkStatus();
@@ -414,6 +410,7 @@ std::string IoManager::DescribeMap() const {
         absl::StrAppendFormat(&out, "  [%#018x, %#018x] %s", entry.range.base, entry.range.last(),
                               name);
       }
+      if (entry.priority != 0) absl::StrAppendFormat(&out, " priority %d", entry.priority);
       const AccessRules& rules = entry.value.rules;
       if (!rules.is_default()) {
         absl::StrAppendFormat(&out, " sizes %u-%u, implements %u-%u%s", rules.min_size,

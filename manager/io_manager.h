@@ -18,10 +18,10 @@
 //
 // CHANGES (Register, Unregister, Move, and a Transaction of several) are checked on the
 // map they produce (a swap of two ranges commits) and published as one generation, or not
-// at all: on any error nothing changes. The
-// range errors are IoBus's (kInvalidArgument, kAlreadyExists, kNotFound). Resources other
-// than PioRange and MmioRange are ignored. A change never waits for readers, so a handler
-// may register and unregister devices, itself included, from inside a dispatch.
+// at all: on any error nothing changes. The range errors are IoBus's (kInvalidArgument,
+// kAlreadyExists, kNotFound). Resources other than PioRange and MmioRange are ignored. A change
+// never waits for readers, so a handler may register and unregister devices, itself included, from
+// inside a dispatch.
 //
 // LIFETIME. The manager holds a shared_ptr to each device; a device is destroyed only after
 // the last generation naming it is reclaimed, so no vCPU calls a destroyed device. After
@@ -34,17 +34,8 @@
 // STATISTICS per device are kept per thread and summed when asked for (GetDeviceStats);
 // failed accesses are always counted, successful ones only with Options::statistics.
 //
-// ACCESS RULES. A range whose device declares AccessRules (DeviceIo::GetRangeOptions, read
-// when the range is registered) gets accesses of the sizes it accepts only: others are
-// kInvalidArgument naming the rule, the device not called. An accepted access wider than
-// `impl_max_size` reaches the handler as `impl_max_size` pieces in ascending address order
-// (a read assembled little-endian); one narrower than `impl_min_size` as one call of
-// `impl_min_size` bytes at the offset aligned down to that size, a read's bytes taken from
-// it and a write's other bytes zero. QEMU (access_with_adjusted_size) widens at the
-// access's own offset instead, which can run past the end of the range: here a widened
-// access stays inside it, and a range with rules must be a multiple of `impl_min_size`
-// long. Accesses must be 1, 2, 4 or 8 bytes on such a range; ranges with the default rules
-// take every access unchanged, at no cost.
+// ACCESS RULES and OVERLAYS: a range's RangeOptions (DeviceIo::GetRangeOptions, read at
+// registration) say which accesses reach its device and how; device/access.h states how.
 //
 // Every call gives the basic exception guarantee. Thread-safety: every method is
 // thread-safe. Dispatch is wait-free; changes serialise on one mutex that is never held

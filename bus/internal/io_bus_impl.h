@@ -10,6 +10,8 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <new>
 #include <tuple>
 #include <type_traits>
@@ -56,6 +58,7 @@ struct BusImpl {
   struct RegisterOp {
     BusRange range;
     V value;
+    int32_t priority;
   };
   struct UnregisterOp {
     BusRange range;
@@ -69,8 +72,8 @@ struct BusImpl {
 
   // An entry with what reclamation needs to know of it.
   struct StoredEntry final : Entry {
-    StoredEntry(const BusRange& range, V value, uint64_t birth)
-        : Entry{range, std::move(value)}, birth(birth) {}
+    StoredEntry(const BusRange& range, V value, int32_t priority, uint64_t birth)
+        : Entry{range, std::move(value), priority}, birth(birth) {}
     uint64_t birth;  // the epoch read before the change that registered it
   };
   using EntryList = absl::InlinedVector<StoredEntry*, 2>;
@@ -140,6 +143,7 @@ struct BusImpl {
     Writer(PublicationState& state, const Generation* old, uint64_t serial)
         : state_(state),
           old_(*old),
+          serial_(serial),
           birth_(RcuDomain::CurrentEpoch()),
           editors_{Editor(old->roots_[0], serial, birth_, state.nodes),
                    Editor(old->roots_[1], serial, birth_, state.nodes)} {}
@@ -149,10 +153,35 @@ struct BusImpl {
     }
     uint64_t birth() const { return birth_; }
 
+    // The overlay levels of the new generation: the old ones, with the edited ones
+    // replaced, the emptied ones dropped; null when none is left.
+    std::unique_ptr<const Overlays> overlays() const {
+      auto next = std::make_unique<Overlays>();
+      bool any = false;
+      for (size_t space = 0; space < kAddressSpaces; ++space) {
+        std::vector<OverlayLevel>& levels = next->levels[space];
+        if (old_.overlays_ != nullptr) levels = old_.overlays_->levels[space];
+        for (const auto& edited : overlay_editors_) {
+          const int32_t priority = edited.first.second;
+          if (edited.first.first != space) continue;
+          auto it = std::find_if(levels.begin(), levels.end(),
+                                 [&](const OverlayLevel& l) { return l.priority == priority; });
+          if (it == levels.end()) it = levels.insert(levels.end(), {priority, Root{}});
+          it->root = edited.second.root();
+        }
+        std::erase_if(levels, [](const OverlayLevel& l) { return l.root.node == nullptr; });
+        std::sort(levels.begin(), levels.end(), [](const OverlayLevel& a, const OverlayLevel& b) {
+          return a.priority > b.priority;
+        });
+        any = any || !levels.empty();
+      }
+      return any ? std::unique_ptr<const Overlays>(std::move(next)) : nullptr;
+    }
+
     // Follows change `index` on the ledger; its error names no position.
     absl::Status Follow(size_t index, RegisterOp& op) {
       if (absl::Status valid = ValidateBusRange(op.range); !valid.ok()) return valid;
-      Arrive(op.range, Arrival{op.range, &op.value, nullptr, index});
+      Arrive(op.range, Arrival{op.range, &op.value, nullptr, index, op.priority});
       return absl::OkStatus();
     }
 
@@ -178,7 +207,8 @@ struct BusImpl {
     // change whose range overlaps.
     absl::Status Apply(size_t& failed_change) {
       for (const Entry* entry : departures_) {
-        editor_for(entry->range.space).EraseExact(entry->range.base, entry->range.last());
+        editor_for(entry->range.space, entry->priority)
+            .EraseExact(entry->range.base, entry->range.last());
         state_.removed_entries.push_back(entry);
         state_.nodes.replaced.push_back(RetireeOf(entry));
       }
@@ -205,6 +235,7 @@ struct BusImpl {
       V* movable = nullptr;
       const V* copy_of = nullptr;
       size_t change = kGone;  // kGone once a later change took it away
+      int32_t priority = 0;
     };
     using RangeKey = std::tuple<AddressSpace, uint64_t, uint64_t>;
     static RangeKey KeyOf(const BusRange& r) { return {r.space, r.base, r.size}; }
@@ -257,7 +288,7 @@ struct BusImpl {
     // `source` says where its value comes from.
     absl::Status Leave(const BusRange& range, Arrival& source) {
       if (const Entry* entry = old_.FindExact(range); entry != nullptr && Depart(entry)) {
-        source = Arrival{range, nullptr, &entry->value, kGone};
+        source = Arrival{range, nullptr, &entry->value, kGone, entry->priority};
         return absl::OkStatus();
       }
       Arrival* arrival = TakeArrival(range);
@@ -267,7 +298,24 @@ struct BusImpl {
       return absl::OkStatus();
     }
 
-    Editor& editor_for(AddressSpace space) { return editors_[static_cast<size_t>(space)]; }
+    // The editor of the tree of `priority` in `space`, made on first use.
+    Editor& editor_for(AddressSpace space, int32_t priority) {
+      const size_t s = static_cast<size_t>(space);
+      if (priority == 0) return editors_[s];
+      auto it = overlay_editors_.find({s, priority});
+      if (it == overlay_editors_.end()) {
+        Root root;
+        if (old_.overlays_ != nullptr) {
+          for (const OverlayLevel& level : old_.overlays_->levels[s]) {
+            if (level.priority == priority) root = level.root;
+          }
+        }
+        it = overlay_editors_
+                 .emplace(std::pair{s, priority}, Editor(root, serial_, birth_, state_.nodes))
+                 .first;
+      }
+      return it->second;
+    }
 
     // kAlreadyExists if the arriving range shares an address with a range of its tree.
     absl::Status Insert(Arrival& arrival) {
@@ -276,12 +324,13 @@ struct BusImpl {
       ReserveOneMore(state_.inserted_entries);
       // Owned by the publication from the start: freed with it, after the bus's lock,
       // whatever happens next.
-      auto* entry = arrival.movable != nullptr
-                        ? new StoredEntry(range, std::move(*arrival.movable), birth_)
-                        : new StoredEntry(range, *arrival.copy_of, birth_);
+      auto* entry =
+          arrival.movable != nullptr
+              ? new StoredEntry(range, std::move(*arrival.movable), arrival.priority, birth_)
+              : new StoredEntry(range, *arrival.copy_of, arrival.priority, birth_);
       state_.fresh_entries.push_back(entry);
       const typename Editor::Position overlap =
-          editor_for(range.space)
+          editor_for(range.space, arrival.priority)
               .InsertUnlessOverlapping(typename Leaf::Slot{
                   range.base, {range.last(), HotOf()(entry->value)}, TagOf()(entry->value), entry});
       if (overlap.leaf != nullptr) {
@@ -299,10 +348,12 @@ struct BusImpl {
 
     PublicationState& state_;
     const Generation& old_;
+    const uint64_t serial_;
     const uint64_t birth_;
-    std::array<Editor, kAddressSpaces> editors_;
-    absl::InlinedVector<Arrival, 2> arrivals_;         // in the order of their changes
-    absl::InlinedVector<const Entry*, 2> departures_;  // registered entries that leave
+    std::array<Editor, kAddressSpaces> editors_;                    // the priority-0 trees
+    std::map<std::pair<size_t, int32_t>, Editor> overlay_editors_;  // (space, priority)
+    absl::InlinedVector<Arrival, 2> arrivals_;                      // in the order of their changes
+    absl::InlinedVector<const Entry*, 2> departures_;               // registered entries that leave
     // Past kIndexFrom: range -> the arrivals there that no later change took away, earliest
     // first; and the departures as a set.
     absl::flat_hash_map<RangeKey, absl::InlinedVector<size_t, 1>> arrived_at_;
@@ -327,7 +378,7 @@ template <typename V, typename HotOf, typename TagOf>
 IoBus<V, HotOf, TagOf>::IoBus(RcuDomain& domain)
     : domain_(domain),
       current_(bus_internal::NewAligned<Generation>(
-          typename Impl::Key(), std::array<bus_internal::Root, kAddressSpaces>{}, 0,
+          typename Impl::Key(), std::array<bus_internal::Root, kAddressSpaces>{}, nullptr, 0,
           RcuDomain::CurrentEpoch())) {}
 
 template <typename V, typename HotOf, typename TagOf>
@@ -347,9 +398,9 @@ IoBus<V, HotOf, TagOf>::~IoBus() {
 }
 
 template <typename V, typename HotOf, typename TagOf>
-absl::Status IoBus<V, HotOf, TagOf>::Register(const BusRange& range, V value) {
+absl::Status IoBus<V, HotOf, TagOf>::Register(const BusRange& range, V value, int32_t priority) {
   Transaction transaction;
-  transaction.Register(range, std::move(value));
+  transaction.Register(range, std::move(value), priority);
   return Apply(std::move(transaction));
 }
 
@@ -408,8 +459,8 @@ auto IoBus<V, HotOf, TagOf>::Publish(Transaction transaction) -> Publication {
     return fail(failed_change, status);
   }
   Impl::Editor::PadFresh(state.nodes);
-  auto* next = bus_internal::NewAligned<Generation>(typename Impl::Key(), writer.roots(),
-                                                    old->number_ + 1, writer.birth());
+  auto* next = bus_internal::NewAligned<Generation>(
+      typename Impl::Key(), writer.roots(), writer.overlays(), old->number_ + 1, writer.birth());
   state.nodes.replaced.push_back(Impl::RetireeOf(old));
   current_.store(next, std::memory_order_release);
   state.published = true;
@@ -427,15 +478,17 @@ uint64_t IoBus<V, HotOf, TagOf>::generation() const {
 template <typename V, typename HotOf, typename TagOf>
 IoBus<V, HotOf, TagOf>::Generation::Generation(
     typename Impl::Key, const std::array<bus_internal::Root, kAddressSpaces>& roots,
-    uint64_t number, uint64_t birth)
+    std::unique_ptr<const bus_internal::Overlays> overlays, uint64_t number, uint64_t birth)
     : birth_(birth),
       id_(bus_internal::g_next_generation_id.fetch_add(1, std::memory_order_relaxed)),
+      overlays_(std::move(overlays)),
       roots_(roots),
       number_(number) {}
 
 template <typename V, typename HotOf, typename TagOf>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline auto IoBus<V, HotOf, TagOf>::Generation::Find(
     AddressSpace space, uint64_t address, uint64_t length) const -> LookupResult {
+  if (ABSL_PREDICT_FALSE(overlays_ != nullptr)) return FindOverlaid(space, address, length);
   LookupResult out;
   if (ABSL_PREDICT_FALSE(length == 0)) {
     out.outcome = LookupOutcome::kZeroLength;
@@ -474,6 +527,61 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline auto IoBus<V, HotOf, TagOf>::Generation::Fin
 }
 
 template <typename V, typename HotOf, typename TagOf>
+auto IoBus<V, HotOf, TagOf>::Generation::FindOverlaid(AddressSpace space, uint64_t address,
+                                                      uint64_t length) const -> LookupResult {
+  LookupResult out;
+  if (length == 0) {
+    out.outcome = LookupOutcome::kZeroLength;
+    return out;
+  }
+  const size_t s = static_cast<size_t>(space);
+  // The highest priority holding the first byte takes the access.
+  auto probe = [&](const bus_internal::Root& root) {
+    if (root.node == nullptr) return false;
+    const bus_internal::LeafSlot<Leaf> found = bus_internal::FindSlot<Leaf>(root, address);
+    const uint64_t base = found.leaf->bases[found.slot];
+    const uint64_t last = found.leaf->records[found.slot].last;
+    if (base > address || address > last) return false;
+    out.entry = found.leaf->entries[found.slot];
+    out.hot = &found.leaf->records[found.slot].hot;
+    if constexpr (Impl::kHasTag) out.tag = &found.leaf->tags.values[found.slot];
+    out.offset = address - base;
+    out.outcome = length - 1 <= last - address ? LookupOutcome::kHit : LookupOutcome::kPastEnd;
+    return true;
+  };
+  const std::vector<bus_internal::OverlayLevel>& levels = overlays_->levels[s];
+  auto level = levels.begin();
+  for (; level != levels.end() && level->priority > 0; ++level) {
+    if (probe(level->root)) return out;
+  }
+  if (probe(roots_[s])) return out;
+  for (; level != levels.end(); ++level) {
+    if (probe(level->root)) return out;
+  }
+  return out;
+}
+
+template <typename V, typename HotOf, typename TagOf>
+template <typename F>
+void IoBus<V, HotOf, TagOf>::Generation::ForEachRoot(F&& f) const {
+  for (const bus_internal::Root& root : roots_) f(root);
+  if (overlays_ == nullptr) return;
+  for (const auto& levels : overlays_->levels) {
+    for (const bus_internal::OverlayLevel& level : levels) f(level.root);
+  }
+}
+
+template <typename V, typename HotOf, typename TagOf>
+size_t IoBus<V, HotOf, TagOf>::Generation::size(AddressSpace space) const {
+  const size_t s = static_cast<size_t>(space);
+  size_t n = roots_[s].size;
+  if (overlays_ != nullptr) {
+    for (const bus_internal::OverlayLevel& level : overlays_->levels[s]) n += level.root.size;
+  }
+  return n;
+}
+
+template <typename V, typename HotOf, typename TagOf>
 auto IoBus<V, HotOf, TagOf>::Generation::Lookup(AddressSpace space, uint64_t address,
                                                 uint64_t length) const
     -> absl::StatusOr<LookupResult> {
@@ -485,26 +593,59 @@ auto IoBus<V, HotOf, TagOf>::Generation::Lookup(AddressSpace space, uint64_t add
 
 template <typename V, typename HotOf, typename TagOf>
 auto IoBus<V, HotOf, TagOf>::Generation::FindExact(const BusRange& range) const -> const Entry* {
-  const bus_internal::Root& root = roots_[static_cast<size_t>(range.space)];
-  if (root.node == nullptr) return nullptr;
-  const auto [leaf, i] = bus_internal::FindSlot<Leaf>(root, range.base);
-  if (leaf->bases[i] != range.base) return nullptr;
-  return leaf->entries[i]->range.size == range.size ? leaf->entries[i] : nullptr;
+  // Of ranges exactly there at several priorities, the highest.
+  auto exact = [&range](const bus_internal::Root& root) -> const Entry* {
+    if (root.node == nullptr) return nullptr;
+    const auto [leaf, i] = bus_internal::FindSlot<Leaf>(root, range.base);
+    if (leaf->bases[i] != range.base) return nullptr;
+    return leaf->entries[i]->range.size == range.size ? leaf->entries[i] : nullptr;
+  };
+  const size_t s = static_cast<size_t>(range.space);
+  if (overlays_ == nullptr) return exact(roots_[s]);
+  const std::vector<bus_internal::OverlayLevel>& levels = overlays_->levels[s];
+  auto level = levels.begin();
+  for (; level != levels.end() && level->priority > 0; ++level) {
+    if (const Entry* found = exact(level->root)) return found;
+  }
+  if (const Entry* found = exact(roots_[s])) return found;
+  for (; level != levels.end(); ++level) {
+    if (const Entry* found = exact(level->root)) return found;
+  }
+  return nullptr;
 }
 
 template <typename V, typename HotOf, typename TagOf>
 template <typename F>
 void IoBus<V, HotOf, TagOf>::Generation::ForEach(AddressSpace space, F&& f) const {
-  Impl::Editor::ForEachLeaf(roots_[static_cast<size_t>(space)], [&f](const Leaf& leaf) {
-    for (uint32_t i = 0; i < leaf.meta.count; ++i) f(*leaf.entries[i]);
+  const size_t s = static_cast<size_t>(space);
+  if (overlays_ == nullptr) {
+    Impl::Editor::ForEachLeaf(roots_[s], [&f](const Leaf& leaf) {
+      for (uint32_t i = 0; i < leaf.meta.count; ++i) f(*leaf.entries[i]);
+    });
+    return;
+  }
+  // Every level, merged: ascending base, the higher priority first at one base.
+  std::vector<const Entry*> all;
+  auto collect = [&all](const bus_internal::Root& root) {
+    Impl::Editor::ForEachLeaf(root, [&all](const Leaf& leaf) {
+      for (uint32_t i = 0; i < leaf.meta.count; ++i) all.push_back(leaf.entries[i]);
+    });
+  };
+  collect(roots_[s]);
+  for (const bus_internal::OverlayLevel& level : overlays_->levels[s]) collect(level.root);
+  std::sort(all.begin(), all.end(), [](const Entry* a, const Entry* b) {
+    return a->range.base != b->range.base ? a->range.base < b->range.base
+                                          : a->priority > b->priority;
   });
+  for (const Entry* entry : all) f(*entry);
 }
 
 // ---- Transaction ----
 
 template <typename V, typename HotOf, typename TagOf>
-auto IoBus<V, HotOf, TagOf>::Transaction::Register(const BusRange& range, V value) -> Transaction& {
-  ops_.push_back(typename Impl::RegisterOp{range, std::move(value)});
+auto IoBus<V, HotOf, TagOf>::Transaction::Register(const BusRange& range, V value, int32_t priority)
+    -> Transaction& {
+  ops_.push_back(typename Impl::RegisterOp{range, std::move(value), priority});
   return *this;
 }
 

@@ -174,6 +174,17 @@ struct Root {
   size_t size = 0;             // ranges
 };
 
+// The trees of the ranges whose priority is not 0, one per priority (ranges of one priority
+// never overlap), per address space, highest priority first. Immutable once published; a
+// generation without overlays has none.
+struct OverlayLevel {
+  int32_t priority;
+  Root root;
+};
+struct Overlays {
+  std::vector<OverlayLevel> levels[2];  // [AddressSpace]
+};
+
 // A slot of a leaf.
 template <typename Leaf>
 struct LeafSlot {

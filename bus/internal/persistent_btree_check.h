@@ -104,10 +104,11 @@ class TreeChecker {
 
 template <typename G>
 absl::Status GenerationAccess::CheckInvariants(const G& generation) {
-  for (const Root& root : generation.roots_) {
-    if (absl::Status s = TreeChecker<typename G::Leaf>::Check(root); !s.ok()) return s;
-  }
-  return absl::OkStatus();
+  absl::Status status;
+  generation.ForEachRoot([&status](const Root& root) {
+    if (status.ok()) status = TreeChecker<typename G::Leaf>::Check(root);
+  });
+  return status;
 }
 
 // The invariants of every tree of `generation` (an IoBus Generation).

@@ -217,15 +217,79 @@ TEST(AccessContextTest, ADispatchWithoutAContextInsideOneSeesTheEnclosingContext
   EXPECT_THAT(leaf->seen, ElementsAre(5u));
 }
 
-TEST(RangeOptionsTest, APriorityIsRefusedUntilOverlaysExist) {
-  class Overlay : public RecordingDevice {
-   public:
-    RangeOptions GetRangeOptions(const Resource&) const override { return {.priority = 1}; }
-  };
-  IoManager io;
-  EXPECT_THAT(io.RegisterDeviceIo(std::make_shared<Overlay>(), {PioRange{0xcf9, 1}}),
-              StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("priority 1")));
-  EXPECT_EQ(io.range_count(), 0u);
+// A RecordingDevice whose ranges all have `priority`.
+class PrioritizedDevice : public RecordingDevice {
+ public:
+  PrioritizedDevice(uint8_t id, int32_t priority) : RecordingDevice(id), priority_(priority) {}
+  RangeOptions GetRangeOptions(const Resource&) const override { return {.priority = priority_}; }
+
+ private:
+  int32_t priority_;
+};
+
+// A q35 machine's reset control register (1 byte at 0xcf9, priority 1) over the PCI
+// configuration address register (4 bytes at 0xcf8).
+class OverlayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK(io_.RegisterDeviceIo(config_address_, {PioRange{0xcf8, 4}}));
+    ASSERT_OK(io_.RegisterDeviceIo(reset_, {PioRange{0xcf9, 1}}));
+  }
+  IoManager io_;
+  std::shared_ptr<RecordingDevice> config_address_ = std::make_shared<RecordingDevice>(1);
+  std::shared_ptr<PrioritizedDevice> reset_ = std::make_shared<PrioritizedDevice>(2, 1);
+};
+
+TEST_F(OverlayTest, TheHighestPriorityHoldingTheFirstByteTakesTheWholeAccess) {
+  uint32_t address = 0x80000000;
+  ASSERT_OK(io_.PioWrite(0xcf8, absl::MakeConstSpan(reinterpret_cast<uint8_t*>(&address), 4)));
+  ASSERT_EQ(config_address_->accesses().size(), 1u);
+  EXPECT_EQ(config_address_->accesses()[0].data.size(), 4u);
+  const uint8_t reset = 0x06;
+  ASSERT_OK(io_.PioWrite(0xcf9, absl::MakeConstSpan(&reset, 1)));
+  EXPECT_THAT(reset_->accesses(), ElementsAre(Access{Access::kPioWrite, 0xcf9, 0, {0x06}}));
+  uint8_t byte = 0;
+  ASSERT_OK(io_.PioRead(0xcfa, absl::MakeSpan(&byte, 1)));  // uncovered: below
+  EXPECT_EQ(byte, config_address_->Pattern(2));
+}
+
+TEST_F(OverlayTest, AnAccessFromTheOverlaysFirstByteMustLieInsideIt) {
+  uint16_t word = 0;
+  EXPECT_THAT(io_.PioRead(0xcf9, absl::MakeSpan(reinterpret_cast<uint8_t*>(&word), 2)),
+              StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_EQ(reset_->calls(), 0u);
+  EXPECT_EQ(config_address_->calls(), 0u);
+}
+
+TEST_F(OverlayTest, EqualPrioritiesNeverOverlap) {
+  auto other = std::make_shared<PrioritizedDevice>(3, 1);
+  EXPECT_THAT(io_.RegisterDeviceIo(other, {PioRange{0xcf9, 2}}),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("0xcf9")));
+  EXPECT_THAT(io_.RegisterDeviceIo(std::make_shared<RecordingDevice>(4), {PioRange{0xcfb, 1}}),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_EQ(io_.range_count(), 2u);
+}
+
+TEST_F(OverlayTest, RemovingOrMovingTheOverlayUncoversWhatLiesBelowInTheSameGeneration) {
+  const uint64_t generation = io_.generation();
+  ASSERT_OK(io_.MoveDeviceIo(PioRange{0xcf9, 1}, 0xcfa));
+  EXPECT_EQ(io_.generation(), generation + 1);
+  EXPECT_EQ(io_.FindDevice(AddressSpace::kPio, 0xcf9), config_address_);
+  EXPECT_EQ(io_.FindDevice(AddressSpace::kPio, 0xcfa), reset_);
+  ASSERT_OK(io_.UnregisterDeviceIo({PioRange{0xcfa, 1}}));
+  EXPECT_EQ(io_.FindDevice(AddressSpace::kPio, 0xcfa), config_address_);
+  EXPECT_EQ(io_.range_count(), 1u);
+}
+
+TEST_F(OverlayTest, ALowerPriorityRangeIsCoveredByTheRangesAboveIt) {
+  auto background = std::make_shared<PrioritizedDevice>(5, -1);
+  ASSERT_OK(io_.RegisterDeviceIo(background, {PioRange{0xc00, 0x400}}));
+  EXPECT_EQ(io_.FindDevice(AddressSpace::kPio, 0xcf8), config_address_);
+  EXPECT_EQ(io_.FindDevice(AddressSpace::kPio, 0xcf9), reset_);
+  EXPECT_EQ(io_.FindDevice(AddressSpace::kPio, 0xcfc), background);
+  EXPECT_EQ(io_.FindDevice(AddressSpace::kPio, 0xc00), background);
+  EXPECT_THAT(io_.DescribeMap(), HasSubstr("[0x0cf9, 0x0cf9] unnamed priority 1"));
+  EXPECT_THAT(io_.DescribeMap(), HasSubstr("[0x0c00, 0x0fff] unnamed priority -1"));
 }
 
 TEST(DescribeMapTest, ListsEveryRangeWithItsDeviceAndItsRules) {
