@@ -406,6 +406,29 @@ TEST(DeviceFactoryTest, AKindRegisteredTwiceIsAlreadyExists) {
 // publication) or the restored UART; an AddDevice lands before (and the restore refuses a
 // manager that holds devices), is refused while the restore runs, or comes after it with
 // an id above the snapshot's.
+// The three managers agree: every placed device answers at each of its PIO/MMIO resources,
+// the IoManager holds exactly those ranges, and every resource placed is held in the pools
+// (reserving it again is refused).
+void ExpectTheManagersAgree(DeviceModel& model) {
+  size_t ranges = 0;
+  for (DeviceId id : model.devices().DeviceIds()) {
+    const std::shared_ptr<Device> device = model.devices().GetDevice(id);
+    ASSERT_NE(device, nullptr) << id;
+    absl::StatusOr<DeviceResources> resources = model.devices().GetResources(id);
+    ASSERT_TRUE(resources.ok()) << id << ": " << resources.status();
+    for (const Resource& r : *resources) {
+      if (std::optional<BusRange> range = ToBusRange(r)) {
+        ++ranges;
+        EXPECT_EQ(model.io().FindDevice(range->space, range->base), device)
+            << "device " << id << " does not answer at " << ToString(r);
+      }
+      EXPECT_FALSE(model.resources().ReserveResources({r}).ok())
+          << "device " << id << "'s " << ToString(r) << " is free in the pools";
+    }
+  }
+  EXPECT_EQ(model.io().range_count(), ranges);
+}
+
 TEST(SnapshotConcurrencyTest, RestoreBesideDispatchingVcpusAndAnAddingThread) {
   Stack source;
   Populate(source);
@@ -461,10 +484,12 @@ TEST(SnapshotConcurrencyTest, RestoreBesideDispatchingVcpusAndAnAddingThread) {
       EXPECT_EQ(target.devices().device_count(), 5u + added.load());
       for (DeviceId id : added_ids) EXPECT_GE(id, 7u) << "an id of the snapshot reused";
       for (DeviceId id : {1, 2, 3, 5, 6}) EXPECT_NE(target.devices().GetDevice(id), nullptr);
+      ASSERT_NO_FATAL_FAILURE(ExpectTheManagersAgree(target));
     } else {
       EXPECT_THAT(restored, StatusIs(absl::StatusCode::kFailedPrecondition));
       EXPECT_EQ(target.devices().device_count(), static_cast<size_t>(added.load()));
       EXPECT_EQ(found.load(), 0u);
+      ASSERT_NO_FATAL_FAILURE(ExpectTheManagersAgree(target));
     }
   }
   std::printf("%d of 30 rounds restored beside the adding thread\n", restored_rounds);
