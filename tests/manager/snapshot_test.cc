@@ -160,6 +160,48 @@ TEST(SnapshotTest, RestoreRebuildsTheSamePlacementAndDeviceStates) {
   }
 }
 
+// The three managers agree: every placed device answers at each of its PIO/MMIO resources,
+// the IoManager holds exactly those ranges, and every resource placed is held in the pools
+// (reserving it again is refused).
+void ExpectTheManagersAgree(DeviceModel& model) {
+  size_t ranges = 0;
+  for (DeviceId id : model.devices().DeviceIds()) {
+    const std::shared_ptr<Device> device = model.devices().GetDevice(id);
+    ASSERT_NE(device, nullptr) << id;
+    absl::StatusOr<DeviceResources> resources = model.devices().GetResources(id);
+    ASSERT_TRUE(resources.ok()) << id << ": " << resources.status();
+    for (const Resource& r : *resources) {
+      if (std::optional<BusRange> range = ToBusRange(r)) {
+        ++ranges;
+        EXPECT_EQ(model.io().FindDevice(range->space, range->base), device)
+            << "device " << id << " does not answer at " << ToString(r);
+      }
+      EXPECT_FALSE(model.resources().ReserveResources({r}).ok())
+          << "device " << id << "'s " << ToString(r) << " is free in the pools";
+    }
+  }
+  EXPECT_EQ(model.io().range_count(), ranges);
+}
+
+TEST(SnapshotTest, ARangeMovedThroughTheDeviceManagerIsRestoredWhereItWasMoved) {
+  Stack source;
+  Populate(source);
+  constexpr DeviceId kDummy0 = 5;
+  ASSERT_OK(
+      source.devices().MoveDeviceIo(kDummy0, MmioRange{kDummyMmio, 0x1000}, kDummyMmio + 0x8000));
+  absl::StatusOr<std::string> bytes = source.devices().Snapshot();
+  ASSERT_OK(bytes.status());
+  Stack target;
+  ASSERT_OK(target.devices().Restore(*bytes, target.Factory()));
+  ASSERT_OK_AND_ASSIGN(DeviceResources restored, target.devices().GetResources(kDummy0));
+  EXPECT_THAT(restored.MmioRanges(),
+              ::testing::ElementsAre(MmioRange{kDummyMmio + 0x8000, 0x1000}));
+  EXPECT_EQ(target.io().FindDevice(AddressSpace::kMmio, kDummyMmio + 0x8000),
+            target.devices().GetDevice(kDummy0));
+  EXPECT_EQ(target.io().FindDevice(AddressSpace::kMmio, kDummyMmio), nullptr);
+  ASSERT_NO_FATAL_FAILURE(ExpectTheManagersAgree(target));
+}
+
 TEST(SnapshotTest, RestoredDevicesReportConstraintsForTheirExactResources) {
   Stack source;
   Populate(source);
@@ -406,29 +448,6 @@ TEST(DeviceFactoryTest, AKindRegisteredTwiceIsAlreadyExists) {
 // publication) or the restored UART; an AddDevice lands before (and the restore refuses a
 // manager that holds devices), is refused while the restore runs, or comes after it with
 // an id above the snapshot's.
-// The three managers agree: every placed device answers at each of its PIO/MMIO resources,
-// the IoManager holds exactly those ranges, and every resource placed is held in the pools
-// (reserving it again is refused).
-void ExpectTheManagersAgree(DeviceModel& model) {
-  size_t ranges = 0;
-  for (DeviceId id : model.devices().DeviceIds()) {
-    const std::shared_ptr<Device> device = model.devices().GetDevice(id);
-    ASSERT_NE(device, nullptr) << id;
-    absl::StatusOr<DeviceResources> resources = model.devices().GetResources(id);
-    ASSERT_TRUE(resources.ok()) << id << ": " << resources.status();
-    for (const Resource& r : *resources) {
-      if (std::optional<BusRange> range = ToBusRange(r)) {
-        ++ranges;
-        EXPECT_EQ(model.io().FindDevice(range->space, range->base), device)
-            << "device " << id << " does not answer at " << ToString(r);
-      }
-      EXPECT_FALSE(model.resources().ReserveResources({r}).ok())
-          << "device " << id << "'s " << ToString(r) << " is free in the pools";
-    }
-  }
-  EXPECT_EQ(model.io().range_count(), ranges);
-}
-
 TEST(SnapshotConcurrencyTest, RestoreBesideDispatchingVcpusAndAnAddingThread) {
   Stack source;
   Populate(source);
