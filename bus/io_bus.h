@@ -154,8 +154,7 @@ class alignas(64) IoBus<V, HotOf, TagOf>::Generation {
 
   size_t size(AddressSpace space) const;
   size_t size() const { return size(AddressSpace::kPio) + size(AddressSpace::kMmio); }
-  // 0 for the empty map a bus starts with, then +1 per publication.
-  uint64_t number() const { return number_; }
+  uint64_t number() const { return number_; }      // 0 when empty, then +1 per publication
   uint64_t generation() const { return number_; }  // its older name
   // Whether any range of this generation has a priority other than 0.
   bool has_overlays() const { return overlays_ != nullptr; }
@@ -173,9 +172,10 @@ class alignas(64) IoBus<V, HotOf, TagOf>::Generation {
   friend struct bus_internal::GenerationAccess;
   using Leaf = typename Impl::Leaf;
 
-  // Calls `f(const Root&)` for every tree, overlays included.
-  template <typename F>
+  template <typename F>  // f(const Root&) for every tree, overlays included
   void ForEachRoot(F&& f) const;
+  template <typename F>  // probe(const Root&), highest priority first, until one is true
+  bool AnyByPriority(size_t space, F&& probe) const;
   // Overlaid lookups: every level, highest priority first; no hints.
   LookupResult FindOverlaid(AddressSpace space, uint64_t address, uint64_t length) const;
 

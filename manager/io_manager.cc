@@ -25,16 +25,38 @@ DeviceStats ToDeviceStats(const manager_internal::CountTotals& counts) {
   return stats;
 }
 
+// A PIO/MMIO resource and its bus range.
+struct IoRange {
+  const Resource* resource;
+  BusRange range;
+};
+
 // The PIO/MMIO ranges of `resources`, each valid on its own.
-absl::StatusOr<std::vector<BusRange>> BusRangesOf(absl::Span<const Resource> resources) {
-  std::vector<BusRange> ranges;
+absl::StatusOr<std::vector<IoRange>> IoRangesOf(absl::Span<const Resource> resources) {
+  std::vector<IoRange> ranges;
   for (const Resource& resource : resources) {
     std::optional<BusRange> range = ToBusRange(resource);
     if (!range.has_value()) continue;
     if (absl::Status valid = ValidateBusRange(*range); !valid.ok()) return valid;
-    ranges.push_back(*range);
+    ranges.push_back({&resource, *range});
   }
   return ranges;
+}
+
+// kInvalidArgument if `options` cannot apply to `range`: malformed rules, or rules whose
+// implemented size does not divide the range (a widened access would leave it).
+absl::Status CheckRangeOptions(const IoRange& range, const RangeOptions& options) {
+  const AccessRules& rules = options.rules;
+  if (absl::Status valid = rules.Validate(); !valid.ok()) {
+    return absl::Status(valid.code(),
+                        absl::StrCat(ToString(*range.resource), ": ", valid.message()));
+  }
+  if (!rules.is_default() && range.range.size % rules.impl_min_size != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ToString(*range.resource), ": a range with access rules must be a multiple of ",
+        rules.impl_min_size, " bytes (impl_min_size) long"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -77,28 +99,18 @@ absl::Status IoManager::Transaction::Register(std::shared_ptr<DeviceIo> device,
                                               absl::Span<const Resource> resources) {
   if (absl::Status open = CheckOpen(); !open.ok()) return open;
   if (device == nullptr) return absl::InvalidArgumentError("cannot register a null device");
-  absl::StatusOr<std::vector<BusRange>> ranges = BusRangesOf(resources);
+  absl::StatusOr<std::vector<IoRange>> ranges = IoRangesOf(resources);
   if (!ranges.ok()) return ranges.status();
   if (ranges->empty()) return absl::OkStatus();
-  // Each range's options, read now (with no lock held: the device's code) and checked.
-  std::vector<RangeOptions> options_of;
-  options_of.reserve(ranges->size());
-  for (const Resource& resource : resources) {
-    if (!ToBusRange(resource).has_value()) continue;
-    const RangeOptions options = device->GetRangeOptions(resource);
-    if (absl::Status valid = options.rules.Validate(); !valid.ok()) {
-      return absl::Status(valid.code(), absl::StrCat(ToString(resource), ": ", valid.message()));
-    }
-    const uint64_t size = ToBusRange(resource)->size;
-    if (!options.rules.is_default() && size % options.rules.impl_min_size != 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(ToString(resource), ": a range with access rules must be a multiple of ",
-                       options.rules.impl_min_size, " bytes (impl_min_size) long"));
-    }
-    options_of.push_back(options);
+  // Each range's options, read now (with no lock held: the device's code) and checked
+  // before anything is recorded.
+  std::vector<RangeOptions> options(ranges->size());
+  for (size_t i = 0; i < ranges->size(); ++i) {
+    options[i] = device->GetRangeOptions(*(*ranges)[i].resource);
+    if (absl::Status valid = CheckRangeOptions((*ranges)[i], options[i]); !valid.ok()) return valid;
   }
   for (size_t i = 0; i < ranges->size(); ++i) {
-    bus_changes_.Register((*ranges)[i], {device, 0, options_of[i].rules}, options_of[i].priority);
+    bus_changes_.Register((*ranges)[i].range, {device, 0, options[i].rules}, options[i].priority);
   }
   ++changes_;
   return absl::OkStatus();
@@ -297,15 +309,15 @@ absl::Status CheckAccessRules(const AccessRules& rules, AddressSpace space, uint
                               size_t size) {
   const bool access_size = size == 1 || size == 2 || size == 4 || size == 8;
   if (!access_size || size < rules.min_size || size > rules.max_size) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "a %u-byte access at %s %#x: the device takes %u to %u bytes there", size,
-        space == AddressSpace::kPio ? "PIO" : "MMIO", address, rules.min_size, rules.max_size));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("a %u-byte access at %s %#x: the device takes %u to %u bytes there", size,
+                        AddressSpaceName(space), address, rules.min_size, rules.max_size));
   }
   if (!rules.unaligned && address % size != 0) {
     return absl::InvalidArgumentError(
         absl::StrFormat("a %u-byte access at %s %#x is not aligned to its size, which the "
                         "device requires there",
-                        size, space == AddressSpace::kPio ? "PIO" : "MMIO", address));
+                        size, AddressSpaceName(space), address));
   }
   return absl::OkStatus();
 }
@@ -399,7 +411,7 @@ std::string IoManager::DescribeMap() const {
   const Bus::Generation& generation = bus_.Current(section);
   for (AddressSpace space : {AddressSpace::kPio, AddressSpace::kMmio}) {
     const bool pio = space == AddressSpace::kPio;
-    absl::StrAppendFormat(&out, "%s, %u ranges\n", pio ? "PIO" : "MMIO", generation.size(space));
+    absl::StrAppendFormat(&out, "%s, %u ranges\n", AddressSpaceName(space), generation.size(space));
     generation.ForEach(space, [&](const Bus::Entry& entry) {
       const auto* named = dynamic_cast<const Device*>(entry.value.device.get());
       const std::string name = named != nullptr ? named->name() : "unnamed";

@@ -549,16 +549,24 @@ auto IoBus<V, HotOf, TagOf>::Generation::FindOverlaid(AddressSpace space, uint64
     out.outcome = length - 1 <= last - address ? LookupOutcome::kHit : LookupOutcome::kPastEnd;
     return true;
   };
-  const std::vector<bus_internal::OverlayLevel>& levels = overlays_->levels[s];
+  AnyByPriority(s, probe);
+  return out;
+}
+
+template <typename V, typename HotOf, typename TagOf>
+template <typename F>
+bool IoBus<V, HotOf, TagOf>::Generation::AnyByPriority(size_t space, F&& probe) const {
+  if (overlays_ == nullptr) return probe(roots_[space]);
+  const std::vector<bus_internal::OverlayLevel>& levels = overlays_->levels[space];
   auto level = levels.begin();
   for (; level != levels.end() && level->priority > 0; ++level) {
-    if (probe(level->root)) return out;
+    if (probe(level->root)) return true;
   }
-  if (probe(roots_[s])) return out;
+  if (probe(roots_[space])) return true;
   for (; level != levels.end(); ++level) {
-    if (probe(level->root)) return out;
+    if (probe(level->root)) return true;
   }
-  return out;
+  return false;
 }
 
 template <typename V, typename HotOf, typename TagOf>
@@ -594,24 +602,15 @@ auto IoBus<V, HotOf, TagOf>::Generation::Lookup(AddressSpace space, uint64_t add
 template <typename V, typename HotOf, typename TagOf>
 auto IoBus<V, HotOf, TagOf>::Generation::FindExact(const BusRange& range) const -> const Entry* {
   // Of ranges exactly there at several priorities, the highest.
-  auto exact = [&range](const bus_internal::Root& root) -> const Entry* {
-    if (root.node == nullptr) return nullptr;
+  const Entry* found = nullptr;
+  AnyByPriority(static_cast<size_t>(range.space), [&](const bus_internal::Root& root) {
+    if (root.node == nullptr) return false;
     const auto [leaf, i] = bus_internal::FindSlot<Leaf>(root, range.base);
-    if (leaf->bases[i] != range.base) return nullptr;
-    return leaf->entries[i]->range.size == range.size ? leaf->entries[i] : nullptr;
-  };
-  const size_t s = static_cast<size_t>(range.space);
-  if (overlays_ == nullptr) return exact(roots_[s]);
-  const std::vector<bus_internal::OverlayLevel>& levels = overlays_->levels[s];
-  auto level = levels.begin();
-  for (; level != levels.end() && level->priority > 0; ++level) {
-    if (const Entry* found = exact(level->root)) return found;
-  }
-  if (const Entry* found = exact(roots_[s])) return found;
-  for (; level != levels.end(); ++level) {
-    if (const Entry* found = exact(level->root)) return found;
-  }
-  return nullptr;
+    if (leaf->bases[i] != range.base || leaf->entries[i]->range.size != range.size) return false;
+    found = leaf->entries[i];
+    return true;
+  });
+  return found;
 }
 
 template <typename V, typename HotOf, typename TagOf>

@@ -364,6 +364,16 @@ class TreeEditor {
     if (root.node != nullptr) VisitLeaves(root.node, root.height, f);
   }
 
+  // The number of slots of a leaf or inner node, and its lowest key.
+  static uint32_t Count(const void* node, bool is_leaf) {
+    return is_leaf ? static_cast<const Leaf*>(node)->meta.count
+                   : static_cast<const InnerNode*>(node)->meta.count;
+  }
+  static uint64_t MinOf(const void* node, bool is_leaf) {
+    return is_leaf ? static_cast<const Leaf*>(node)->bases[0]
+                   : static_cast<const InnerNode*>(node)->keys[0];
+  }
+
  private:
   struct Path {
     const InnerNode* inner[kMaxHeight];
@@ -394,15 +404,6 @@ class TreeEditor {
   static uint32_t LastAtOrBelowIn(const uint64_t* keys, uint32_t count, uint64_t key) {
     const uint32_t above = static_cast<uint32_t>(std::upper_bound(keys, keys + count, key) - keys);
     return above == 0 ? 0 : above - 1;
-  }
-
-  static uint32_t Count(const void* node, bool is_leaf) {
-    return is_leaf ? static_cast<const Leaf*>(node)->meta.count
-                   : static_cast<const InnerNode*>(node)->meta.count;
-  }
-  static uint64_t MinOf(const void* node, bool is_leaf) {
-    return is_leaf ? static_cast<const Leaf*>(node)->bases[0]
-                   : static_cast<const InnerNode*>(node)->keys[0];
   }
 
   Path Descend(uint64_t key) const {

@@ -25,7 +25,7 @@ class TreeChecker {
         return absl::InternalError("empty root with a height or size");
       return absl::OkStatus();
     }
-    if (root.first_step != FirstStep(Count(root.node, root.height == 1))) {
+    if (root.first_step != FirstStep(TreeEditor<Leaf>::Count(root.node, root.height == 1))) {
       return absl::InternalError("the root's first search step does not match its count");
     }
     size_t size = 0;
@@ -40,15 +40,6 @@ class TreeChecker {
   }
 
  private:
-  static uint32_t Count(const void* node, bool is_leaf) {
-    return is_leaf ? static_cast<const Leaf*>(node)->meta.count
-                   : static_cast<const InnerNode*>(node)->meta.count;
-  }
-  static uint64_t MinOf(const void* node, bool is_leaf) {
-    return is_leaf ? static_cast<const Leaf*>(node)->bases[0]
-                   : static_cast<const InnerNode*>(node)->keys[0];
-  }
-
   static absl::Status CheckNode(const void* node, uint32_t height, size_t& size, uint64_t& previous,
                                 bool& first) {
     if (height == 1) {
@@ -88,7 +79,7 @@ class TreeChecker {
         return absl::InternalError("inner padding is not a copy of the last slot");
       }
       if (j >= n) continue;
-      const uint64_t lowest = MinOf(inner->children[j], height == 2);
+      const uint64_t lowest = TreeEditor<Leaf>::MinOf(inner->children[j], height == 2);
       if (inner->keys[j] != lowest) {
         return absl::InternalError(absl::StrFormat(
             "separator %#x, but the child's lowest base is %#x", inner->keys[j], lowest));

@@ -28,8 +28,8 @@ class HotDevice {
   HotDevice() = default;
   HotDevice(DeviceIo* device, bool has_rules)
       : bits_(reinterpret_cast<uintptr_t>(device) | uintptr_t{has_rules}) {}
-  DeviceIo& device() const { return *reinterpret_cast<DeviceIo*>(bits_ & ~uintptr_t{1}); }
-  // The device, for a range known to have no rules (no mask on the dispatch path).
+  // The device, for a range known to have no rules (no mask on the dispatch path); a range
+  // with rules is dispatched through its entry.
   DeviceIo& untagged() const { return *reinterpret_cast<DeviceIo*>(bits_); }
   bool has_rules() const { return (bits_ & 1) != 0; }
 
